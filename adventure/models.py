@@ -1,0 +1,114 @@
+"""Model specs: one resolver for `tiny`, `tiny-untrained`, a local folder, or a hub id.
+
+    tiny            <artifacts>/models/tiny if it has been trained, else a freshly built untrained tiny
+                    model (with a warning) cached in <artifacts>/models/tiny-untrained
+    tiny-untrained  the untrained initialisation of the tiny model (the floor in eval reports)
+    /a/folder       any Hugging Face model folder (config.json inside)
+    owner/name      a hub id, e.g. sberbank-ai/rugpt3small_based_on_gpt2 (from the local cache when offline)
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from adventure.errors import GamioError, ModelNotAvailable
+
+log = logging.getLogger(__name__)
+
+TINY = "tiny"
+TINY_UNTRAINED = "tiny-untrained"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    spec: str  # what the user wrote
+    kind: str  # "tiny" | "tiny-untrained" | "dir" | "hub"
+    location: str  # folder path, or hub id
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind != "hub"
+
+
+def models_dir(artifacts: Path) -> Path:
+    return Path(artifacts) / "models"
+
+
+def looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or os.sep in spec.rstrip(os.sep) and Path(spec).expanduser().exists()
+
+
+def resolve_model_spec(spec: str, artifacts: Path) -> ModelSource:
+    """Turn a spec into a concrete location; building the untrained tiny model if needed."""
+    spec = str(spec).strip()
+    if not spec:
+        raise GamioError("empty model spec; use tiny, a local folder or a hub id")
+    if spec in (TINY, TINY_UNTRAINED):
+        trained = models_dir(artifacts) / TINY
+        if spec == TINY and (trained / "config.json").is_file():
+            return ModelSource(spec, TINY, str(trained))
+        untrained = models_dir(artifacts) / TINY_UNTRAINED
+        if not (untrained / "config.json").is_file():
+            from adventure.tiny import build_tiny_model_folder
+
+            build_tiny_model_folder(untrained)
+        if spec == TINY:
+            log.warning("no trained tiny model in %s: using the untrained one (run `python -m training`)",
+                        trained)
+        return ModelSource(spec, TINY_UNTRAINED, str(untrained))
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise GamioError(f"{path} is a folder but not a Hugging Face model folder (no config.json)")
+        return ModelSource(spec, "dir", str(path.resolve()))
+    if looks_like_path(spec) or spec.count("/") > 1:
+        raise GamioError(f"model folder not found: {spec}")
+    return ModelSource(spec, "hub", spec)
+
+
+def _not_available(hub_id: str, exc: Exception, option: str) -> ModelNotAvailable:
+    return ModelNotAvailable(
+        f"model {hub_id!r} is not in the local Hugging Face cache and could not be downloaded "
+        f"({type(exc).__name__}). On a machine with internet run `hf download {hub_id}`, or pass a local "
+        f"folder instead: {option}=/path/to/{hub_id.split('/')[-1]}")
+
+
+def load_tokenizer(source: ModelSource, option: str = "model"):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.location)
+    except OSError as exc:
+        if source.kind == "hub":
+            raise _not_available(source.location, exc, option) from None
+        raise GamioError(f"cannot load the tokenizer from {source.location}: {exc}") from None
+    if tokenizer.pad_token is None:  # GPT-2 family: pad with EOS, never a new token the model never saw
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(spec: str, artifacts: Path, *, device: str = "cpu", dtype=None, option: str = "model"):
+    """(model, tokenizer, source) for a causal LM spec, in eval mode on `device`."""
+    from transformers import AutoModelForCausalLM
+
+    source = resolve_model_spec(spec, artifacts)
+    tokenizer = load_tokenizer(source, option)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype)
+    except OSError as exc:
+        if source.kind == "hub":
+            raise _not_available(source.location, exc, option) from None
+        raise GamioError(f"cannot load the model from {source.location}: {exc}") from None
+    model.to(device).eval()
+    return model, tokenizer, source
+
+
+def context_length(model) -> int:
+    config = model.config
+    for key in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    raise GamioError(f"cannot tell the context length of {type(model).__name__}")

@@ -1,0 +1,159 @@
+"""Tiny Marian translation models (en->ru, ru->en), built offline and deterministically from the parallel set.
+
+No machine here can download opus-mt, so tests, the demo and the translate-wrap of the game server use these:
+real `MarianMTModel`s of small shape, with their own SentencePiece models, trained for a short while on the
+embedded parallel sentences until they reproduce them. They are saved as standard Hugging Face folders, so the
+same loading code serves them and `Helsinki-NLP/opus-mt-*`.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from adventure.errors import GamioError
+from adventure.paths import SAMPLE_PARALLEL_DIR
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("en-ru", "ru-en")
+SPECIAL_TOKENS = ("</s>", "<unk>", "<pad>")  # ids 0, 1, 2: what MarianTokenizer and MarianConfig expect by name
+
+
+def tiny_marian_dir(artifacts_dir: str | Path, direction: str) -> Path:
+    """Where the tiny model of a direction lives: `<artifacts>/models/tiny-opus-mt-<direction>`."""
+    _check_direction(direction)
+    return Path(artifacts_dir) / "models" / f"tiny-opus-mt-{direction}"
+
+
+def ensure_tiny_marian(artifacts_dir: str | Path, direction: str, **build_kwargs) -> Path:
+    """The tiny model's folder, built first if it is not there yet."""
+    out_dir = tiny_marian_dir(artifacts_dir, direction)
+    if (out_dir / "config.json").is_file():
+        return out_dir
+    return build_tiny_marian(direction, out_dir, replace=False, **build_kwargs)
+
+
+def build_tiny_marian(direction: str, out_dir: str | Path, *, seed: int = 0, steps: int = 700,
+                      vocab_size: int = 1000, d_model: int = 128, layers: int = 2, ffn_dim: int = 256,
+                      heads: int = 4, batch_size: int = 32, learning_rate: float = 3e-3,
+                      max_positions: int = 256, parallel_dir: str | Path = SAMPLE_PARALLEL_DIR,
+                      replace: bool = True) -> Path:
+    """Train SentencePiece models and a small MarianMTModel for `direction`; save a HF folder at `out_dir`.
+
+    The folder is written under a temporary name and renamed when complete, so an interrupted build leaves
+    nothing half-written. With `replace=False` an existing folder (e.g. built meanwhile by another process)
+    is kept and the new build discarded.
+    """
+    from adventure.parallel import load_sentence_pairs
+
+    _check_direction(direction)
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    pairs = load_sentence_pairs(parallel_dir)
+    source_lang, target_lang = direction.split("-")
+    if direction == "ru-en":
+        pairs = [(ru, en) for en, ru in pairs]
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+    try:
+        info = _build_into(work, pairs, source_lang, target_lang, seed=seed, steps=steps, vocab_size=vocab_size,
+                           d_model=d_model, layers=layers, ffn_dim=ffn_dim, heads=heads, batch_size=batch_size,
+                           learning_rate=learning_rate, max_positions=max_positions)
+        info["build_seconds"] = round(time.perf_counter() - started, 1)
+        (work / "tiny_build.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        if out_dir.exists() and replace:
+            shutil.rmtree(out_dir)
+        if out_dir.exists():
+            shutil.rmtree(work)
+        else:
+            os.replace(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    log.info("built tiny Marian %s in %s (%.1f s, %d sentence pairs, final loss %.3f)", direction, out_dir,
+             info["build_seconds"], info["pairs"], info["train_loss"])
+    return out_dir
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise GamioError(f"unknown translation direction {direction!r}; choose one of {list(DIRECTIONS)}")
+
+
+def _train_sentencepiece(sentences: list[str], path: Path, vocab_size: int, seed: int) -> list[str]:
+    """Train a unigram SentencePiece model on `sentences`, write it to `path`, return its ordinary pieces."""
+    import sentencepiece as spm
+
+    spm.set_random_generator_seed(seed)
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type="unigram",
+        character_coverage=1.0, hard_vocab_limit=False,  # a small corpus may support fewer pieces
+        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,  # Marian's specials live in vocab.json, not in the spm
+        num_threads=1, shuffle_input_sentence=False, minloglevel=2)  # one thread, no sampling: deterministic
+    path.write_bytes(model.getvalue())
+    processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    return [processor.id_to_piece(i) for i in range(processor.get_piece_size())
+            if not (processor.is_unknown(i) or processor.is_control(i))]
+
+
+def _build_into(folder: Path, pairs: list[tuple[str, str]], source_lang: str, target_lang: str, *, seed: int,
+                steps: int, vocab_size: int, d_model: int, layers: int, ffn_dim: int, heads: int,
+                batch_size: int, learning_rate: float, max_positions: int) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import (DataCollatorForSeq2Seq, GenerationConfig, MarianConfig, MarianMTModel,
+                              MarianTokenizer, Seq2SeqTrainer, Seq2SeqTrainingArguments, set_seed)
+
+    # Tokenizer: one SentencePiece model per language and one joint vocabulary (Marian's default layout).
+    spm_dir = folder / "spm"
+    spm_dir.mkdir()
+    source_pieces = _train_sentencepiece([s for s, _ in pairs], spm_dir / "source.spm", vocab_size, seed)
+    target_pieces = _train_sentencepiece([t for _, t in pairs], spm_dir / "target.spm", vocab_size, seed)
+    vocab = {token: i for i, token in enumerate(dict.fromkeys([*SPECIAL_TOKENS, *source_pieces, *target_pieces]))}
+    (spm_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    tokenizer = MarianTokenizer(source_spm=str(spm_dir / "source.spm"), target_spm=str(spm_dir / "target.spm"),
+                                vocab=str(spm_dir / "vocab.json"), source_lang=source_lang, target_lang=target_lang,
+                                model_max_length=max_positions)
+    eos, pad = vocab["</s>"], vocab["<pad>"]
+
+    set_seed(seed)
+    config = MarianConfig(
+        vocab_size=len(vocab), decoder_vocab_size=len(vocab), d_model=d_model, encoder_layers=layers,
+        decoder_layers=layers, encoder_attention_heads=heads, decoder_attention_heads=heads,
+        encoder_ffn_dim=ffn_dim, decoder_ffn_dim=ffn_dim, max_position_embeddings=max_positions,
+        pad_token_id=pad, eos_token_id=eos, forced_eos_token_id=eos, decoder_start_token_id=pad,
+        scale_embedding=True, dropout=0.0,  # memorising a few hundred pairs: regularisation only slows it
+        share_encoder_decoder_embeddings=True, tie_word_embeddings=True)
+    model = MarianMTModel(config)
+
+    encoded = tokenizer([s for s, _ in pairs], text_target=[t for _, t in pairs], truncation=True,
+                        max_length=max_positions // 2)
+    dataset = Dataset.from_dict({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"],
+                                 "labels": encoded["labels"]})
+    with tempfile.TemporaryDirectory() as scratch:
+        args = Seq2SeqTrainingArguments(
+            output_dir=scratch, max_steps=steps, per_device_train_batch_size=batch_size,
+            learning_rate=learning_rate, warmup_steps=max(1, steps // 20), lr_scheduler_type="linear",
+            weight_decay=0.0, seed=seed, data_seed=seed, use_cpu=True, save_strategy="no", report_to=[],
+            logging_strategy="no", dataloader_num_workers=0, disable_tqdm=False)
+        trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                                 data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
+        result = trainer.train()
+
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=pad, eos_token_id=eos, forced_eos_token_id=eos, pad_token_id=pad,
+        bad_words_ids=[[pad]], num_beams=4, max_length=max_positions)  # opus-mt's decoding defaults
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    shutil.rmtree(spm_dir)
+    return {"direction": f"{source_lang}-{target_lang}", "seed": seed, "steps": steps, "pairs": len(pairs),
+            "vocab_size": len(vocab), "d_model": d_model, "layers": layers, "learning_rate": learning_rate,
+            "train_loss": round(float(result.training_loss), 4), "torch_threads": torch.get_num_threads()}
