@@ -14,7 +14,7 @@ _QUOTES = str.maketrans({
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_ELLIPSIS = re.compile(r"\.{3,}|…")
+_ELLIPSIS = re.compile(r"\.{3,}")
 
 
 def normalize_text(text: str) -> str:
@@ -23,7 +23,7 @@ def normalize_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", text)
     text = text.translate(_QUOTES)
-    text = _ELLIPSIS.sub("...", text)
+    text = _ELLIPSIS.sub("...", text.replace("…", "..."))
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     text = _BLANK_LINES.sub("\n\n", text)

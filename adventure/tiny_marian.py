@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from adventure.errors import GamioError
@@ -62,6 +63,7 @@ def build_tiny_marian(direction: str, out_dir: str | Path, *, seed: int = 0, ste
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; the published model folder should not be
     try:
         info = _build_into(work, pairs, source_lang, target_lang, seed=seed, steps=steps, vocab_size=vocab_size,
                            d_model=d_model, layers=layers, ffn_dim=ffn_dim, heads=heads, batch_size=batch_size,
@@ -119,9 +121,11 @@ def _build_into(folder: Path, pairs: list[tuple[str, str]], source_lang: str, ta
     target_pieces = _train_sentencepiece([t for _, t in pairs], spm_dir / "target.spm", vocab_size, seed)
     vocab = {token: i for i, token in enumerate(dict.fromkeys([*SPECIAL_TOKENS, *source_pieces, *target_pieces]))}
     (spm_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    tokenizer = MarianTokenizer(source_spm=str(spm_dir / "source.spm"), target_spm=str(spm_dir / "target.spm"),
-                                vocab=str(spm_dir / "vocab.json"), source_lang=source_lang, target_lang=target_lang,
-                                model_max_length=max_positions)
+    with warnings.catch_warnings():  # it asks for sacremoses (punctuation normalisation), not needed here
+        warnings.filterwarnings("ignore", message=".*sacremoses.*")
+        tokenizer = MarianTokenizer(source_spm=str(spm_dir / "source.spm"), target_spm=str(spm_dir / "target.spm"),
+                                    vocab=str(spm_dir / "vocab.json"), source_lang=source_lang,
+                                    target_lang=target_lang, model_max_length=max_positions)
     eos, pad = vocab["</s>"], vocab["<pad>"]
 
     set_seed(seed)

@@ -261,7 +261,8 @@ class Translator:
         encoded = self.tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
                                  max_length=self.max_input_tokens).to(self.device)
         # A translation is rarely over ~2x its source in tokens; the cap stops a degenerate loop early.
+        # (`max_length` counts the decoder start token; passing it avoids a max_new_tokens-vs-config warning.)
         max_new_tokens = min(self.max_output_tokens, 3 * encoded["input_ids"].shape[1] + 16)
         with torch.inference_mode():
-            output = self.model.generate(**encoded, num_beams=self.num_beams, max_new_tokens=max_new_tokens)
+            output = self.model.generate(**encoded, num_beams=self.num_beams, max_length=max_new_tokens + 1)
         return [text.strip() for text in self.tokenizer.batch_decode(output, skip_special_tokens=True)]

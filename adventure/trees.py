@@ -9,7 +9,9 @@ the tree with an explicit stack: a 1000-deep tree never meets Python's recursion
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -131,10 +133,22 @@ def tree_from_dict(data: Any, source: str = "<tree>") -> StoryTree:
     return tree
 
 
+@contextlib.contextmanager
+def _deep_json():
+    """The json module recurses once per nesting level (two per tree level); real and test trees go deeper
+    than Python's default limit, so lift it while one tree is parsed or written."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def load_tree(path: str | Path) -> StoryTree:
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8") as fh, _deep_json():
             data = json.load(fh)
     except FileNotFoundError:
         raise GamioError(f"story tree file not found: {path}") from None
@@ -158,6 +172,6 @@ def save_tree(tree: StoryTree, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with open(tmp, "w", encoding="utf-8") as fh, _deep_json():
         json.dump(tree.to_dict(), fh, ensure_ascii=False, indent=1)
     tmp.replace(path)

@@ -1,0 +1,38 @@
+from adventure.story_format import render_prompt, render_story, samples_from_tree, samples_from_trees
+from adventure.trees import load_trees, tree_from_dict
+
+TREE = tree_from_dict({"tree_id": "t", "context": "", "first_story_block": "Мир.", "action_results": [
+    {"action": "a1", "result": "r1", "action_results": [
+        {"action": "a2", "result": "r2", "action_results": [
+            {"action": "a3", "result": "r3", "action_results": []}]},
+        {"action": "b2", "result": "", "action_results": [
+            {"action": "b3", "result": "rb3", "action_results": []}]}]}]})
+
+
+def test_prompt_plus_target_is_the_story_text():
+    samples = list(samples_from_tree(TREE))
+    deepest = [s for s in samples if s.action == "a3"][0]
+    assert deepest.prompt == "Мир.\n> a1\nr1\n> a2\nr2\n> a3\n"
+    assert deepest.prompt + deepest.target == render_story("Мир.", [("a1", "r1"), ("a2", "r2"), ("a3", "r3")])
+
+
+def test_history_keeps_only_the_last_k_turns():
+    s = [s for s in samples_from_tree(TREE, history_turns=1) if s.action == "a3"][0]
+    assert s.history == (("a2", "r2"),)
+    assert s.prompt == render_prompt("Мир.", [("a2", "r2")], "a3")
+
+
+def test_empty_result_gives_no_sample_but_children_do():
+    samples = {s.action: s for s in samples_from_tree(TREE)}
+    assert "b2" not in samples
+    assert samples["b3"].history == (("a1", "r1"),) and samples["b3"].node_id == "0.1.0"
+
+
+def test_real_trees_give_one_sample_per_node_with_text(real_trees_dir):
+    trees = load_trees(real_trees_dir)
+    samples = samples_from_trees(trees)
+    with_text = sum(1 for t in trees for n, _ in t.walk() if n.action.strip() and n.result.strip())
+    assert len(samples) == with_text > 200
+    for s in samples:
+        assert s.prompt.endswith("\n") and s.prompt.split("\n")[-2].startswith("> ")
+        assert "\n>" not in s.target and s.target == s.target.strip()
