@@ -54,7 +54,7 @@ class BundleWriter:
         array = array.astype(array.dtype.newbyteorder("<"), copy=False)
         shard = len(self._entries) % self.num_shards if shard is None else shard
         fh = self._files[shard]
-        data = memoryview(array).cast("B")
+        data = memoryview(array.reshape(-1).view(np.uint8))
         self._entries[name] = BundleEntry(
             dtype=DTYPE_BY_NAME[dtype_name], shape=tuple(int(d) for d in array.shape), shard_id=shard,
             offset=fh.tell(), size=data.nbytes, crc32c=masked_crc32c(data))

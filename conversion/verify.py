@@ -50,14 +50,29 @@ def _attn(x, weights: Weights, scope: str, n_head: int):
 
 def reference_logits(weights: Weights, hp: HParams, ids: list[int]) -> np.ndarray:
     """Logits [len(ids), n_vocab] of openai/gpt-2's model for one sequence."""
-    h = weights("model/wte")[ids] + weights("model/wpe")[: len(ids)]
+    return reference_logits_batch(weights, hp, [ids])[0]
+
+
+def reference_logits_batch(weights: Weights, hp: HParams, sequences: list[list[int]]) -> list[np.ndarray]:
+    """Logits of several sequences, layer by layer: each weight is fetched once per layer, not once per prompt."""
+    wte, wpe = weights("model/wte"), weights("model/wpe")
+    hs = [wte[ids] + wpe[: len(ids)] for ids in sequences]
     for i in range(hp.n_layer):
         s = f"model/h{i}"
-        h = h + _attn(_norm(h, weights(f"{s}/ln_1/g"), weights(f"{s}/ln_1/b")), weights, f"{s}/attn", hp.n_head)
-        m = _norm(h, weights(f"{s}/ln_2/g"), weights(f"{s}/ln_2/b"))
-        h = h + _conv1d(_gelu(_conv1d(m, weights, f"{s}/mlp/c_fc")), weights, f"{s}/mlp/c_proj")
-    h = _norm(h, weights("model/ln_f/g"), weights("model/ln_f/b"))
-    return h @ weights("model/wte").T
+        cache: dict[str, np.ndarray] = {}
+
+        def layer(name: str, _cache=cache) -> np.ndarray:
+            if name not in _cache:
+                _cache[name] = weights(name)
+            return _cache[name]
+
+        for j, h in enumerate(hs):
+            h = h + _attn(_norm(h, layer(f"{s}/ln_1/g"), layer(f"{s}/ln_1/b")), layer, f"{s}/attn", hp.n_head)
+            m = _norm(h, layer(f"{s}/ln_2/g"), layer(f"{s}/ln_2/b"))
+            hs[j] = h + _conv1d(_gelu(_conv1d(m, layer, f"{s}/mlp/c_fc")), layer, f"{s}/mlp/c_proj")
+        del cache
+    g, b = weights("model/ln_f/g"), weights("model/ln_f/b")
+    return [_norm(h, g, b) @ wte.T for h in hs]
 
 
 @dataclass(frozen=True)
@@ -69,7 +84,7 @@ class VerifyResult:
     n_tokens: int
 
     def summary(self) -> str:
-        return (f"max |logit difference| {self.max_diff:.3g} (tolerance {self.tolerance:.3g}) on {self.n_prompts} "
+        return (f"max abs logit difference {self.max_diff:.3g} (tolerance {self.tolerance:.3g}) on {self.n_prompts} "
                 f"prompts / {self.n_tokens} tokens; dtype rounding moves logits by up to {self.rounding_diff:.3g}")
 
 
@@ -92,24 +107,21 @@ def verify(reader, hp: HParams, model_dir: Path, out_dtype: str, prompts: list[s
 
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     model.eval()
+    sequences = [ids for ids in (tokenizer(p)["input_ids"][: hp.n_ctx] for p in prompts) if ids]
+    wanted = reference_logits_batch(stored, hp, sequences)
+    exact = reference_logits_batch(original, hp, sequences) if out_dtype != "float32" and sequences else wanted
     max_diff = rounding = 0.0
     tolerance = base_tolerance
-    n_tokens = 0
-    for prompt in prompts:
-        ids = tokenizer(prompt)["input_ids"][: hp.n_ctx]
-        if not ids:
-            continue
+    for ids, want, exact_want in zip(sequences, wanted, exact):
         with torch.no_grad():
             got = model(torch.tensor([ids])).logits[0].double().numpy()
-        want = reference_logits(stored, hp, ids)
         tolerance = max(tolerance, base_tolerance * max(1.0, float(np.abs(want).max())))
         max_diff = max(max_diff, float(np.abs(got - want).max()))
-        if out_dtype != "float32":
-            rounding = max(rounding, float(np.abs(reference_logits(original, hp, ids) - want).max()))
-        n_tokens += len(ids)
+        rounding = max(rounding, float(np.abs(exact_want - want).max()))
+    n_tokens = sum(len(ids) for ids in sequences)
     for name in reader.names():
         reader.release(name)
-    result = VerifyResult(max_diff, tolerance, rounding, len(prompts), n_tokens)
+    result = VerifyResult(max_diff, tolerance, rounding, len(sequences), n_tokens)
     log.info("verification: %s", result.summary())
     if not n_tokens:
         raise VerificationError("verification had no tokens: give verify_prompts with some text")

@@ -1,0 +1,148 @@
+"""The conversion stage, top-down: check the inputs, stream the weights, write the tokenizer and configs, verify,
+then publish the folder atomically.
+
+Order matters for memory and for failure: everything cheap is validated before any tensor is read; tensors are
+converted one at a time before transformers (and torch) are even imported; the output is built in a hidden
+sibling folder and renamed into place only when complete, so a failed conversion leaves no `out_dir` behind and
+never damages an existing one.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from adventure.errors import GamioError
+from conversion.bundle_reader import BundleReader, resolve_prefix
+from conversion.errors import CheckpointError, MappingError
+from conversion.gpt2_mapping import HParams, Plan, load_hparams, plan
+from conversion.model_card import write_model_card
+from conversion.safetensors_stream import SafetensorsStream, TensorSpec, parse_size
+from conversion.tokenizer import END_OF_TEXT, convert_tokenizer, read_bpe_files
+
+log = logging.getLogger(__name__)
+OUTPUT_DTYPES = ("float16", "float32")
+DEFAULT_PROMPTS = ("You are standing in an open field.", "> go north\nThe dragon sleeps.")
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    out_dir: Path
+    dtype: str
+    weight_files: list[str]
+    skipped: dict[str, str]
+    verification: object | None  # verify.VerifyResult when verify=True
+
+
+def convert(cfg) -> ConversionResult:
+    """Entry of `python -m conversion` (see configs/conversion.yaml)."""
+    if not cfg.get("checkpoint_dir"):
+        raise GamioError("checkpoint_dir= is required: the folder with `checkpoint`, `<prefix>.index`, "
+                         "`<prefix>.data-*`, hparams.json, encoder.json, vocab.bpe")
+    return convert_checkpoint(
+        Path(str(cfg.checkpoint_dir)), Path(str(cfg.out_dir)), dtype=str(cfg.dtype), verify=bool(cfg.verify),
+        prompts=list(cfg.get("verify_prompts") or DEFAULT_PROMPTS), max_shard_size=cfg.get("max_shard_size", "5GB"),
+        overwrite=bool(cfg.get("overwrite", False)), generation=str(cfg.get("generation", "gamio")))
+
+
+def convert_checkpoint(checkpoint_dir: Path, out_dir: Path, *, dtype: str = "float16", verify: bool = True,
+                       prompts=DEFAULT_PROMPTS, max_shard_size: int | str = "5GB", overwrite: bool = False,
+                       generation: str = "gamio") -> ConversionResult:
+    checkpoint_dir, out_dir = Path(checkpoint_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
+    if dtype not in OUTPUT_DTYPES:
+        raise GamioError(f"dtype={dtype!r} is not supported; choose one of {list(OUTPUT_DTYPES)}")
+    if not checkpoint_dir.is_dir():
+        raise CheckpointError(f"missing folder checkpoint_dir={checkpoint_dir}")
+    if out_dir.exists() and not overwrite:
+        raise GamioError(f"out_dir {out_dir} already exists; pass overwrite=true to replace it")
+    hp = load_hparams(checkpoint_dir / "hparams.json")
+    read_bpe_files(checkpoint_dir)  # fail on a bad tokenizer before the long part
+    prefix = resolve_prefix(checkpoint_dir)
+    with BundleReader(prefix) as reader:
+        weights = plan(hp, {name: reader.shape(name) for name in reader.names()})
+        for name, why in weights.skipped.items():
+            log.info("skipped %s (%s)", name, why)
+        if weights.skipped:
+            log.info("skipped %d variables that are not model weights", len(weights.skipped))
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            files = write_weights(reader, weights, staging, dtype, parse_size(max_shard_size))
+            result = _finish_folder(reader, checkpoint_dir, prefix, hp, weights, staging, dtype, files,
+                                    verify, list(prompts), generation, out_dir.name)
+            _publish(staging, out_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    log.info("converted %s -> %s (%s)", checkpoint_dir, out_dir, dtype)
+    return ConversionResult(out_dir, dtype, files, weights.skipped, result)
+
+
+def write_weights(reader: BundleReader, weights: Plan, folder: Path, dtype: str, max_shard_bytes: int) -> list[str]:
+    """Stream every mapped tensor from the checkpoint into safetensors, releasing each one after it is written."""
+    specs = [TensorSpec(key, shape, dtype) for _, key, shape in weights.convert]
+    stream = SafetensorsStream(folder, specs, max_shard_bytes)
+    total = sum(reader.nbytes(name) for name, _, _ in weights.convert)
+    with tqdm(total=total, unit="B", unit_scale=True, desc="converting tensors") as bar:
+        for tf_name, key, shape in weights.convert:
+            array = reader.read(tf_name)
+            if not np.issubdtype(array.dtype, np.floating):
+                raise MappingError(f"weight {tf_name!r} is {array.dtype}, not floating point")
+            try:
+                stream.write(key, array.reshape(shape))
+            except OverflowError as exc:
+                raise MappingError(f"{exc} (weight {tf_name!r}); convert with dtype=float32") from None
+            del array
+            reader.release(tf_name)
+            bar.update(reader.nbytes(tf_name))
+    return [path.name for path in stream.close()]
+
+
+def _finish_folder(reader, checkpoint_dir: Path, prefix: Path, hp: HParams, weights: Plan, folder: Path,
+                   dtype: str, files: list[str], verify: bool, prompts: list[str], generation: str, out_name: str):
+    from transformers import GPT2Config
+
+    from adventure.generation import GenerationSettings
+
+    tokenizer = convert_tokenizer(checkpoint_dir, folder, hp.n_vocab, hp.n_ctx)
+    eot = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+    config = GPT2Config(vocab_size=hp.n_vocab, n_positions=hp.n_ctx, n_embd=hp.n_embd, n_layer=hp.n_layer,
+                        n_head=hp.n_head, layer_norm_epsilon=1e-5, activation_function="gelu_new",
+                        bos_token_id=eot, eos_token_id=eot, tie_word_embeddings=True,
+                        architectures=["GPT2LMHeadModel"])
+    config.dtype = dtype
+    config.save_pretrained(str(folder))
+    try:
+        settings = GenerationSettings.load(generation)
+    except (FileNotFoundError, ValueError) as exc:
+        raise GamioError(f"generation={generation!r}: {exc}") from None
+    settings.to_generation_config(tokenizer).save_pretrained(str(folder))
+    result = None
+    summary = "not run (verify=false)"
+    if verify:
+        from conversion.verify import verify as run_verify
+
+        result = run_verify(reader, hp, folder, dtype, prompts, tokenizer)
+        summary = "passed: " + result.summary()
+    write_model_card(folder / "MODEL_CARD.md", name=out_name, source=checkpoint_dir, prefix=prefix.name, hp=hp,
+                     dtype=dtype, n_tensors=len(weights.convert), weight_files=files, skipped=weights.skipped,
+                     verification=summary, generation=generation)
+    return result
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """Rename the finished folder into place; an existing out_dir (overwrite=true) is swapped out, then removed."""
+    if out_dir.exists():
+        retired = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        os.rename(out_dir, retired)
+        os.rename(staging, out_dir)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.rename(staging, out_dir)
