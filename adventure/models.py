@@ -51,9 +51,14 @@ def resolve_model_spec(spec: str, artifacts: Path) -> ModelSource:
             return ModelSource(spec, TINY, str(trained))
         untrained = models_dir(artifacts) / TINY_UNTRAINED
         if not (untrained / "config.json").is_file():
-            from adventure.tiny import build_tiny_model_folder
+            import adventure.story_format
+            import adventure.tiny
+            from adventure.build_cache import build_key, cached_folder
+            from adventure.paths import SAMPLE_STORIES_DIR
 
-            build_tiny_model_folder(untrained)
+            key = build_key("tiny-untrained", SAMPLE_STORIES_DIR.glob("*.json"),
+                            [adventure.tiny, adventure.story_format], {})
+            cached_folder(untrained, key, adventure.tiny.build_tiny_model_folder)
         if spec == TINY:
             log.warning("no trained tiny model in %s: using the untrained one (run `python -m training`)",
                         trained)

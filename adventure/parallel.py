@@ -8,6 +8,7 @@ sees the same kind of segment it will be asked to translate.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +39,17 @@ def parallel_ids(parallel_dir: str | Path = SAMPLE_PARALLEL_DIR) -> list[str]:
 def _read_tree(path: Path) -> dict:
     if not path.is_file():
         raise GamioError(f"parallel tree {path} is missing (every <id>.en.json needs an <id>.ru.json twin)")
+    # json's C parser recurses per nesting level and each tree level is two (object, list): a tree 500 deep
+    # already exceeds Python's default limit, so the limit is raised for the parse only.
+    limit = sys.getrecursionlimit()
     try:
+        sys.setrecursionlimit(max(limit, 100_000))
         with open(path, encoding="utf-8") as fh:
             tree = json.load(fh)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GamioError(f"parallel tree {path} is not valid JSON: {exc}") from exc
+    finally:
+        sys.setrecursionlimit(limit)
     if not isinstance(tree, dict) or "action_results" not in tree:
         raise GamioError(f"parallel tree {path} is not an AI Dungeon story tree (no action_results)")
     return tree

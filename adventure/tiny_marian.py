@@ -34,15 +34,24 @@ def tiny_marian_dir(artifacts_dir: str | Path, direction: str) -> Path:
 
 def ensure_tiny_marian(artifacts_dir: str | Path, direction: str, **build_kwargs) -> Path:
     """The tiny model's folder, built first if it is not there yet."""
+    import sys
+
+    from adventure import parallel
+    from adventure.build_cache import build_key, cached_folder
+
     out_dir = tiny_marian_dir(artifacts_dir, direction)
     if (out_dir / "config.json").is_file():
         return out_dir
-    return build_tiny_marian(direction, out_dir, replace=False, **build_kwargs)
+    parallel_dir = Path(build_kwargs.get("parallel_dir", SAMPLE_PARALLEL_DIR))
+    key = build_key(f"tiny-marian-{direction}", parallel_dir.glob("*.json"),
+                    [sys.modules[__name__], parallel], build_kwargs)
+    return cached_folder(out_dir, key, lambda dest: build_tiny_marian(direction, dest, replace=False,
+                                                                     **build_kwargs))
 
 
-def build_tiny_marian(direction: str, out_dir: str | Path, *, seed: int = 0, steps: int = 700,
-                      vocab_size: int = 1000, d_model: int = 128, layers: int = 2, ffn_dim: int = 256,
-                      heads: int = 4, batch_size: int = 32, learning_rate: float = 3e-3,
+def build_tiny_marian(direction: str, out_dir: str | Path, *, seed: int = 0, steps: int = 800,
+                      vocab_size: int = 1000, d_model: int = 128, layers: int = 2, ffn_dim: int = 512,
+                      heads: int = 4, batch_size: int = 16, learning_rate: float = 1e-3,
                       max_positions: int = 256, parallel_dir: str | Path = SAMPLE_PARALLEL_DIR,
                       replace: bool = True) -> Path:
     """Train SentencePiece models and a small MarianMTModel for `direction`; save a HF folder at `out_dir`.
@@ -147,7 +156,8 @@ def _build_into(folder: Path, pairs: list[tuple[str, str]], source_lang: str, ta
             output_dir=scratch, max_steps=steps, per_device_train_batch_size=batch_size,
             learning_rate=learning_rate, warmup_steps=max(1, steps // 20), lr_scheduler_type="linear",
             weight_decay=0.0, seed=seed, data_seed=seed, use_cpu=True, save_strategy="no", report_to=[],
-            logging_strategy="no", dataloader_num_workers=0, disable_tqdm=False)
+            logging_strategy="no", dataloader_num_workers=0, disable_tqdm=False,
+            train_sampling_strategy="group_by_length")  # similar lengths per batch: little padding
         trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                                  data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
         result = trainer.train()

@@ -233,7 +233,7 @@ class Translator:
             raise GamioError("Translator.translate expects a list of strings")
         plans = [self.plan(text) for text in texts]
         segments = list(dict.fromkeys(piece for plan in plans for translate, piece in plan if translate))
-        done = dict(self.cache.get_many(self.model_key, segments)) if self.cache and segments else {}
+        done = dict(self.cache.get_many(self.model_key, segments)) if self.cache is not None and segments else {}
         todo = sorted((s for s in segments if s not in done), key=lambda s: (-self.count_tokens(s), s))
         self.stats["segments"] += len(segments)
         self.stats["cached"] += len(segments) - len(todo)
@@ -245,7 +245,7 @@ class Translator:
             for batch in batches:
                 fresh = dict(zip(batch, self._generate(batch)))
                 done.update(fresh)
-                if self.cache:  # each batch is saved at once: an interrupted run resumes where it stopped
+                if self.cache is not None:  # each batch is saved at once: an interrupted run resumes where it stopped
                     self.cache.put_many(self.model_key, fresh)
                 self.stats["translated"] += len(batch)
                 self.stats["batches"] += 1

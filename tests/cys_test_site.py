@@ -14,13 +14,15 @@ Stories (link ids are story-wide, as on the site):
   404 story ids that do not exist answer 404; 5 answers a page without the form (unpublished);
   6 is malformed (no END MAIN marker); robots.txt disallows story 66.
 
-Run alone: `python tests/cys_test_site.py` prints its base URL and serves until Ctrl-C.
+Run alone: `python tests/cys_test_site.py` prints its base URL and serves until Ctrl-C;
+`python tests/cys_test_site.py --snapshot <dir>` writes a page cache of stories 1 and 2 (tests/data/cys_snapshot).
 """
 from __future__ import annotations
 
 import html
 import secrets
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -154,6 +156,7 @@ class CysTestSite:
         self.lock = threading.Lock()
         self.sessions: dict[str, Session] = {}
         self.log: list[tuple[str, str, str | None, int]] = []  # (method, story id, link id, status)
+        self.times: list[float] = []  # time.monotonic() of each log entry
         self.violations: list[str] = []
         self._server: ThreadingHTTPServer | None = None
 
@@ -170,6 +173,7 @@ class CysTestSite:
     def clear_log(self) -> None:
         with self.lock:
             self.log.clear()
+            self.times.clear()
             self.violations.clear()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -252,6 +256,7 @@ class CysTestSite:
 
     def _answer(self, method, story_id, link_id, status, body, sid=None, headers=None):
         self.log.append((method, story_id, link_id, status))
+        self.times.append(time.monotonic())
         return status, headers or {}, body, sid
 
 
@@ -290,9 +295,22 @@ def _handler_for(site: CysTestSite):
     return Handler
 
 
-if __name__ == "__main__":
-    import time
+def write_snapshot(out_dir, story_ids=("1", "2")) -> None:
+    """Crawl stories of a fresh site into a page cache folder (how tests/data/cys_snapshot was made)."""
+    from scraping.crawler import CrawlSettings, crawl_stories
+    from scraping.http_client import HttpClient
+    from scraping.page_cache import PageCache
 
+    with CysTestSite(transient={}) as site, PageCache(out_dir) as cache:
+        crawl_stories(list(story_ids), cache, CrawlSettings(site.base_url), HttpClient(delay=0))
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["--snapshot"]:  # python tests/cys_test_site.py --snapshot tests/data/cys_snapshot
+        write_snapshot(sys.argv[2])
+        sys.exit(0)
     with CysTestSite() as running:
         print(running.base_url, flush=True)
         try:

@@ -1,0 +1,122 @@
+"""Story trees -> training samples -> a `DatasetDict` split by story, plus samples.jsonl and stats.json.
+
+Samples of one story share their world text and most of their history, so a random split by sample would
+leak every test story into training. Each story goes wholly to one split, chosen by a hash of its tree_id:
+the same story lands in the same split on every run and on every machine, whatever else is in the corpus.
+With few stories a hash split can leave a split empty; then (with at least as many stories as non-zero
+splits) the story whose hash lies nearest to the empty split's range is moved there, still deterministically.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from adventure.errors import GamioError
+from adventure.story_format import Sample, samples_from_tree
+from adventure.trees import StoryTree
+
+SPLITS = ("train", "validation", "test")
+
+
+def split_ratios(ratios) -> dict[str, float]:
+    """Validated {split: ratio} in SPLITS order; ratios must be >= 0 and sum to 1."""
+    ratios = {str(k): float(v) for k, v in dict(ratios).items()}
+    unknown = set(ratios) - set(SPLITS)
+    if unknown:
+        raise GamioError(f"dataset.ratios: unknown split(s) {sorted(unknown)}; use {list(SPLITS)}")
+    values = {s: ratios.get(s, 0.0) for s in SPLITS}
+    if any(v < 0 for v in values.values()) or abs(sum(values.values()) - 1.0) > 1e-6:
+        raise GamioError(f"dataset.ratios must be >= 0 and sum to 1, got {values}")
+    return values
+
+
+def story_hash(tree_id: str) -> float:
+    """A uniform number in [0, 1) from the tree id, the same on every machine (unlike Python's hash())."""
+    return int(hashlib.sha256(tree_id.encode("utf-8")).hexdigest()[:15], 16) / 16 ** 15
+
+
+def assign_splits(tree_ids: list[str], ratios) -> dict[str, str]:
+    """{tree_id: split}: by hash thresholds, then every non-zero split filled if there are enough stories."""
+    ratios = split_ratios(ratios)
+    bounds, low = {}, 0.0
+    for split in SPLITS:
+        bounds[split] = (low, low + ratios[split])
+        low += ratios[split]
+    u = {tid: story_hash(tid) for tid in tree_ids}
+    assigned = {}
+    for tid in tree_ids:
+        assigned[tid] = next((s for s in SPLITS if ratios[s] > 0 and u[tid] < bounds[s][1]),
+                             max(SPLITS, key=lambda s: (ratios[s] > 0, bounds[s][1])))
+    wanted = [s for s in SPLITS if ratios[s] > 0]
+    if len(set(tree_ids)) >= len(wanted):
+        for split in wanted:
+            members = {s: [t for t in assigned if assigned[t] == s] for s in SPLITS}
+            if members[split]:
+                continue
+            lo, hi = bounds[split]
+            donors = [t for t in assigned if len(members[assigned[t]]) > 1]
+            # Nearest hash to the empty range; ties broken by id so the choice never depends on order.
+            donor = min(donors, key=lambda t: (min(abs(u[t] - lo), abs(u[t] - hi)), t))
+            assigned[donor] = split
+    return assigned
+
+
+@dataclass
+class BuiltDataset:
+    samples: dict[str, list[Sample]]  # split -> samples
+    splits: dict[str, str]  # story_id -> split
+    per_story: dict[str, dict]
+    per_split: dict[str, dict]
+
+
+def build_samples(stories: list[tuple[str, StoryTree]], ratios, history_turns: int) -> BuiltDataset:
+    if len({tree.tree_id for _, tree in stories}) != len(stories):
+        raise GamioError("two stories share a tree_id; a story could then land in two splits")
+    by_tree = assign_splits([tree.tree_id for _, tree in stories], ratios)
+    samples: dict[str, list[Sample]] = {s: [] for s in SPLITS}
+    per_story, splits = {}, {}
+    per_split = {s: {"stories": 0, "nodes": 0, "samples": 0, "characters": 0} for s in SPLITS}
+    for story_id, tree in stories:
+        split = by_tree[tree.tree_id]
+        story_samples = list(samples_from_tree(tree, history_turns))
+        samples[split].extend(story_samples)
+        splits[story_id] = split
+        row = {"split": split, "tree_id": tree.tree_id, "title": tree.title, "language": tree.language,
+               "nodes": tree.count_nodes(), "samples": len(story_samples), "characters": tree.count_characters(),
+               "max_depth": tree.max_depth()}
+        per_story[story_id] = row
+        totals = per_split[split]
+        totals["stories"] += 1
+        for key in ("nodes", "samples", "characters"):
+            totals[key] += row[key]
+    return BuiltDataset(samples, splits, per_story, per_split)
+
+
+def save_dataset(built: BuiltDataset, out_dir: Path) -> None:
+    """`dataset/` (DatasetDict.save_to_disk) and `samples.jsonl`, each replaced whole once complete."""
+    from datasets import Dataset, DatasetDict, Features, List, Value
+
+    features = Features({"tree_id": Value("string"), "node_id": Value("string"), "depth": Value("int32"),
+                         "world": Value("string"), "history": List(List(Value("string"))),
+                         "action": Value("string"), "prompt": Value("string"), "target": Value("string")})
+    # Columns, not rows: an empty split (two stories, three splits) still gets the full schema.
+    rows = {split: [s.to_dict() for s in samples] for split, samples in built.samples.items()}
+    dataset = DatasetDict({split: Dataset.from_dict({name: [r[name] for r in split_rows] for name in features},
+                                                    features=features)
+                           for split, split_rows in rows.items()})
+    final, tmp = out_dir / "dataset", out_dir / "dataset.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    # One shard per split: an empty split would otherwise be written with no shard and fail to load.
+    dataset.save_to_disk(str(tmp), num_shards={split: 1 for split in dataset})
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+
+    lines = out_dir / "samples.jsonl.tmp"
+    with open(lines, "w", encoding="utf-8") as fh:
+        for split in SPLITS:
+            for sample in built.samples[split]:
+                fh.write(json.dumps({"split": split, **sample.to_dict()}, ensure_ascii=False) + "\n")
+    lines.replace(out_dir / "samples.jsonl")

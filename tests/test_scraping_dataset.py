@@ -1,0 +1,95 @@
+"""Dataset building: split by story (deterministic, from tree_id), stats, and the offline default run."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections import Counter, defaultdict
+
+import pytest
+
+from adventure.errors import GamioError
+from adventure.paths import REPO_ROOT, SAMPLE_STORIES_DIR
+from adventure.story_format import samples_from_tree
+from adventure.trees import load_trees
+from scraping.dataset import assign_splits, story_hash
+from scraping.stage import run, safe_file_stem
+from test_scraping_crawl import scraping_cfg
+
+RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+
+
+def test_split_is_a_function_of_the_tree_id_alone():
+    ids = [f"https://chooseyourstory.com/story/viewer/default.aspx?StoryId={i}" for i in range(2000)]
+    splits = assign_splits(ids, RATIOS)
+    shuffled = ids[:]
+    random.Random(0).shuffle(shuffled)
+    assert assign_splits(shuffled, RATIOS) == splits
+    assert assign_splits(ids[:1500], RATIOS) == {i: splits[i] for i in ids[:1500]}  # more stories move none
+    share = Counter(splits.values())
+    assert abs(share["train"] / 2000 - 0.8) < 0.04 and abs(share["test"] / 2000 - 0.1) < 0.03
+    assert story_hash(ids[0]) == story_hash(str(ids[0]))  # not Python's per-process hash()
+
+
+def test_few_stories_still_fill_every_split():
+    for n in range(3, 13):
+        ids = [f"story-{n}-{i}" for i in range(n)]
+        assert set(assign_splits(ids, RATIOS).values()) == {"train", "validation", "test"}
+    assert set(assign_splits(["a", "b"], RATIOS).values()) <= {"train", "validation", "test"}
+    assert set(assign_splits([f"s{i}" for i in range(9)], {"train": 0.5, "test": 0.5}).values()) == {"train", "test"}
+
+
+@pytest.mark.parametrize("ratios", [{"train": 0.9, "test": 0.2}, {"train": 1.2, "test": -0.2},
+                                    {"train": 0.5, "dev": 0.5}])
+def test_bad_ratios_are_refused(ratios):
+    with pytest.raises(GamioError, match="dataset.ratios"):
+        assign_splits(["a"], ratios)
+
+
+def test_safe_file_names():
+    assert safe_file_stem("1234") == "1234"
+    odd = safe_file_stem("../../etc/passwd")
+    assert "/" not in odd and not odd.startswith(".") and odd != safe_file_stem("..-..-etc-passwd")
+
+
+def test_default_offline_run_builds_a_dataset_split_by_story(tmp_path):
+    """The contract `python -m scraping`: the embedded Russian corpus, no network, no model."""
+    done = subprocess.run([sys.executable, "-m", "scraping", f"paths.artifacts={tmp_path}"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "data"
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(str(out / "dataset"))
+    stories_by_split = {split: set(dataset[split]["tree_id"]) for split in ("train", "validation", "test")}
+    assert all(stories_by_split.values()), "a split is empty with the 12-story corpus"
+    assert not (stories_by_split["train"] & stories_by_split["validation"]
+                or stories_by_split["train"] & stories_by_split["test"]
+                or stories_by_split["validation"] & stories_by_split["test"])
+
+    trees = {tree.tree_id: tree for tree in load_trees(SAMPLE_STORIES_DIR)}
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert stats["failed"] == [] and stats["succeeded"] == len(trees) == 12
+    lines = [json.loads(line) for line in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    per_tree = Counter(line["tree_id"] for line in lines)
+    for story_id, row in stats["stories"].items():
+        tree = trees[row["tree_id"]]
+        assert row["nodes"] == tree.count_nodes() and row["characters"] == tree.count_characters()
+        assert row["samples"] == per_tree[row["tree_id"]] == len(list(samples_from_tree(tree)))
+        assert (out / row["file"]).is_file() and tree.tree_id in stories_by_split[row["split"]]
+    totals = defaultdict(int)
+    for row in stats["stories"].values():
+        totals[row["split"], "samples"] += row["samples"]
+        totals[row["split"], "nodes"] += row["nodes"]
+    for split, row in stats["splits"].items():
+        assert row["samples"] == totals[split, "samples"] == dataset[split].num_rows
+        assert row["nodes"] == totals[split, "nodes"]
+    first = lines[0]
+    assert first["prompt"].endswith(f"\n> {first['action']}\n") and first["split"] == "train"
+
+    # Deterministic: the same run in-process gives byte-identical samples.
+    run(scraping_cfg(f"paths.artifacts={tmp_path}", f"out_dir={tmp_path / 'again'}"))
+    assert (tmp_path / "again" / "samples.jsonl").read_bytes() == (out / "samples.jsonl").read_bytes()
