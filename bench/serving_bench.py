@@ -1,0 +1,175 @@
+"""Serving benchmark: simulated players against the live server (`python -m serving` in a subprocess).
+
+For each model (the tiny GPT-2, and a randomly initialised ruGPT3-small-shaped GPT-2: 12 layers, 768 wide,
+12 heads, 50k vocabulary, 2048 positions) and each queue (`max_batch=1`, the seed's sequential queue, against
+`max_batch=8`), N = 1, 4, 8, 16 players each play a few turns as fast as the server answers them (closed loop:
+submit, long-poll, next turn). Reported: turns/s and p50/p95 turn latency (submit -> result), plus the ratio of
+batched to sequential at every N. Goal at 8 players: >= 4x the turns/s of max_batch=1, p95 no worse.
+
+    python bench/serving_bench.py [--quick] [--record]     # --record writes the `## Serving` section of RESULTS.md
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from serving.client import Player
+from serving.launch import ServerProcess
+
+log = logging.getLogger("bench.serving")
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+PLAYER_COUNTS = (1, 4, 8, 16)
+BATCHES = (1, 8)
+THREADS = 1  # this 2-core container is shared: a 2-thread torch pool stalls ~10x when oversubscribed
+
+
+def build_small_shaped_model(out_dir: Path) -> Path:
+    """A random GPT-2 with ruGPT3-small's shape and the tiny tokenizer (the vocabulary need not be real: the
+    cost of a forward pass depends on the shape, and unknown ids decode to nothing)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from adventure.generation import GenerationSettings
+    from adventure.tiny import build_tiny_tokenizer, corpus_texts, save_model_folder
+
+    tokenizer = build_tiny_tokenizer(corpus_texts())
+    config = GPT2Config(vocab_size=50264, n_positions=2048, n_embd=768, n_layer=12, n_head=12,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(config)
+    model.generation_config = GenerationSettings.load("gamio").to_generation_config(tokenizer)
+    log.info("built a ruGPT3-small-shaped random GPT-2 (%.0fM params)", model.num_parameters() / 1e6)
+    return save_model_folder(model, tokenizer, out_dir)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+def run_players(url: str, players: int, turns: int) -> dict:
+    """`players` threads each play `turns` turns; turns/s over the wall time, latency per turn."""
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    clients = [Player(url) for _ in range(players)]
+    for i, client in enumerate(clients):
+        client.new_game(f"Игрок {i} стоит у ворот древнего города. Стража молчит, а над стенами кружат вороны.")
+    barrier = threading.Barrier(players + 1)
+
+    def play(client: Player) -> None:
+        try:
+            barrier.wait()
+            for turn in range(turns):
+                started = time.perf_counter()
+                job = client.play(f"осматриваюсь и иду дальше, шаг {turn}", timeout_s=1800)
+                if job["status"] != "done":
+                    raise RuntimeError(f"turn failed: {job}")
+                with lock:
+                    latencies.append(time.perf_counter() - started)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=play, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} players failed: {errors[0]}")
+    return {"turns": len(latencies), "turns_per_s": len(latencies) / wall, "p50": percentile(latencies, 0.5),
+            "p95": percentile(latencies, 0.95)}
+
+
+def bench_model(name: str, spec: str, artifacts: Path, max_new_tokens: int, turns: int) -> dict:
+    results = {}
+    for max_batch in BATCHES:
+        overrides = [f"model={spec}", f"paths.artifacts={artifacts}", "port=0", f"queue.max_batch={max_batch}",
+                     f"generation.max_new_tokens={max_new_tokens}", f"torch_threads={THREADS}", f"db={artifacts}/serving/bench-{name}-{max_batch}.sqlite"]
+        server = ServerProcess(overrides, log_path=artifacts / f"server-{name}-{max_batch}.log", timeout_s=900)
+        try:
+            run_players(server.url, 1, 1)  # warm-up: first-call overheads are not what is measured
+            for players in PLAYER_COUNTS:
+                row = run_players(server.url, players, turns)
+                results[(max_batch, players)] = row
+                log.info("%s max_batch=%d players=%d: %.2f turns/s, p50 %.2f s, p95 %.2f s", name, max_batch,
+                         players, row["turns_per_s"], row["p50"], row["p95"])
+        finally:
+            server.stop()
+    return results
+
+
+def table(name: str, max_new_tokens: int, turns: int, results: dict) -> str:
+    lines = [f"**{name}** ({max_new_tokens} new tokens per turn, gamio sampling with num_beams=2, {turns} turns "
+             f"per player)", "",
+             "| players | turns/s (batch 1) | turns/s (batch 8) | speedup | p50 s (1 / 8) | p95 s (1 / 8) | p95 ratio |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for players in PLAYER_COUNTS:
+        seq, bat = results[(1, players)], results[(8, players)]
+        lines.append(f"| {players} | {seq['turns_per_s']:.2f} | {bat['turns_per_s']:.2f} | "
+                     f"{bat['turns_per_s'] / seq['turns_per_s']:.2f}x | {seq['p50']:.2f} / {bat['p50']:.2f} | "
+                     f"{seq['p95']:.2f} / {bat['p95']:.2f} | {bat['p95'] / seq['p95']:.2f} |")
+    seq, bat = results[(1, 8)], results[(8, 8)]
+    speedup, p95 = bat["turns_per_s"] / seq["turns_per_s"], bat["p95"] / seq["p95"]
+    verdict = "met" if speedup >= 4 and p95 <= 1 else "NOT met"
+    lines += ["", f"Goal at 8 players (>= 4x turns/s, p95 no worse): {verdict} ({speedup:.2f}x, p95 ratio {p95:.2f})."]
+    return "\n".join(lines)
+
+
+def record(section: str) -> None:
+    """Replace (or append) only the `## Serving` section of bench/RESULTS.md, re-read right before writing."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    start = text.find("\n## Serving\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[: start + 1] + section + "\n" + (text[end:] if end >= 0 else "")
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="the tiny model only, fewer turns")
+    parser.add_argument("--record", action="store_true", help="write the `## Serving` section of bench/RESULTS.md")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    from adventure.models import resolve_model_spec
+
+    tables = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
+        artifacts = Path(tmp)
+        tiny = resolve_model_spec("tiny-untrained", artifacts).location
+        cases = [("tiny GPT-2 (2x128)", tiny, 55, 2 if args.quick else 3)]
+        if not args.quick:
+            small = build_small_shaped_model(artifacts / "models" / "rugpt3small-shaped")
+            cases.append(("ruGPT3-small-shaped random GPT-2 (12x768, 125M)", str(small), 20, 2))
+        for name, spec, max_new_tokens, turns in cases:
+            tables.append(table(name, max_new_tokens, turns, bench_model(name.split()[0], spec, artifacts,
+                                                                           max_new_tokens, turns)))
+    minutes = (time.perf_counter() - started) / 60
+    section = "\n\n".join(
+        ["## Serving", f"`python bench/serving_bench.py --record` on a 2-core CPU container (shared with other jobs, so "
+         f"absolute numbers are noisy; both queues of a model are measured in the same run), {platform.python_version()}, "
+         f"total {minutes:.1f} min. Players play closed-loop (next turn after the last result); latency is "
+         f"submit -> result via long-poll; the server is `python -m serving` in a subprocess (waitress), "
+         f"torch_threads={THREADS}."] + tables)
+    print(section)
+    if args.record:
+        record(section)
+
+
+if __name__ == "__main__":
+    main()

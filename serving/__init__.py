@@ -1,0 +1,1 @@
+"""Serving stage: the queued game server and its Russian play page (`python -m serving`)."""

@@ -1,0 +1,266 @@
+"""The server's state in SQLite (WAL): games, their turns, and the jobs of the queue.
+
+Every accepted job is a row before the client hears "202", and a finished turn is written in the same
+transaction that marks its job done, so a crash (kill -9 included) loses nothing accepted: at start,
+`recover()` puts queued and running jobs back in the queue, or fails them with a reason when their game has
+changed since they were accepted. A game's `version` counts its changes; a job remembers the version it was
+accepted against, which is how a stale job is recognised.
+
+Tokens are stored as sha256 hashes only and compared in constant time.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from serving.errors import Conflict, Forbidden, NotFound, Unauthorized
+
+PENDING = ("queued", "running")
+FINAL = ("done", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS games (
+    id TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL,
+    world TEXT NOT NULL,
+    world_en TEXT,
+    version INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS turns (
+    game_id TEXT NOT NULL REFERENCES games(id),
+    idx INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    result TEXT NOT NULL,
+    action_en TEXT,
+    result_en TEXT,
+    created REAL NOT NULL,
+    PRIMARY KEY (game_id, idx)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    game_id TEXT NOT NULL REFERENCES games(id),
+    kind TEXT NOT NULL,              -- turn | retry
+    action TEXT NOT NULL,
+    game_version INTEGER NOT NULL,   -- the game's version when the job was accepted
+    status TEXT NOT NULL,            -- queued | running | done | failed
+    error TEXT,
+    turn_idx INTEGER,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_game ON jobs (game_id, status);
+"""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Store:
+    """Thread-safe access to the database: one connection shared by the request threads and the worker."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a 202 means the job survives a power cut too
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _transaction(self):
+        return _Transaction(self._db, self._lock)
+
+    # ---- games -------------------------------------------------------------------------------------------
+
+    def create_game(self, world: str) -> tuple[str, str]:
+        """A new game: (game_id, token). The token is returned once and only its hash is kept."""
+        game_id = uuid.uuid4().hex
+        token = secrets.token_urlsafe(32)  # 256 random bits
+        with self._transaction() as db:
+            db.execute("INSERT INTO games (id, token_sha256, world, created) VALUES (?, ?, ?, ?)",
+                       (game_id, token_hash(token), world, time.time()))
+        return game_id, token
+
+    def authorize(self, game_id: str, token: str | None) -> None:
+        """404 for an unknown game, 401 without a token, 403 for a wrong one (constant-time comparison)."""
+        with self._lock:
+            row = self._db.execute("SELECT token_sha256 FROM games WHERE id = ?", (game_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no game {game_id!r}")
+        if not token:
+            raise Unauthorized("this game needs its token: send the header 'Authorization: Bearer <token>'")
+        if not hmac.compare_digest(token_hash(token), row["token_sha256"]):
+            raise Forbidden("wrong token for this game")
+
+    def game(self, game_id: str) -> dict:
+        with self._lock:
+            game = self._db.execute("SELECT * FROM games WHERE id = ?", (game_id,)).fetchone()
+            if game is None:
+                raise NotFound(f"no game {game_id!r}")
+            turns = self._db.execute("SELECT * FROM turns WHERE game_id = ? ORDER BY idx", (game_id,)).fetchall()
+            pending = self._db.execute("SELECT id FROM jobs WHERE game_id = ? AND status IN ('queued', 'running')",
+                                       (game_id,)).fetchone()
+        return {"id": game["id"], "world": game["world"], "world_en": game["world_en"], "version": game["version"],
+                "turns": [dict(t) for t in turns], "pending_job": pending["id"] if pending else None}
+
+    def undo(self, game_id: str) -> None:
+        """Drop the last turn; refused while a job of the game is pending or when there is no turn."""
+        with self._transaction() as db:
+            self._refuse_if_pending(db, game_id)
+            last = db.execute("SELECT MAX(idx) FROM turns WHERE game_id = ?", (game_id,)).fetchone()[0]
+            if last is None:
+                raise Conflict("there is no turn to undo")
+            db.execute("DELETE FROM turns WHERE game_id = ? AND idx = ?", (game_id, last))
+            db.execute("UPDATE games SET version = version + 1 WHERE id = ?", (game_id,))
+
+    # ---- jobs --------------------------------------------------------------------------------------------
+
+    def add_job(self, game_id: str, kind: str, action: str | None = None) -> str:
+        """Accept a job: a new turn with `action`, or a retry of the last turn. One pending job per game."""
+        job_id = secrets.token_urlsafe(16)  # job ids are capabilities (GET /api/jobs has no token): unguessable
+        with self._transaction() as db:
+            action = self._check_job(db, game_id, kind, action)
+            version = db.execute("SELECT version FROM games WHERE id = ?", (game_id,)).fetchone()[0]
+            db.execute("INSERT INTO jobs (id, game_id, kind, action, game_version, status, created) "
+                       "VALUES (?, ?, ?, ?, ?, 'queued', ?)", (job_id, game_id, kind, action, version, time.time()))
+        return job_id
+
+    def check_job(self, game_id: str, kind: str) -> None:
+        """Raise what `add_job` would (409) without adding anything."""
+        with self._lock:
+            self._check_job(self._db, game_id, kind, "")
+
+    def _check_job(self, db, game_id: str, kind: str, action: str | None) -> str:
+        self._refuse_if_pending(db, game_id)
+        if kind == "retry":
+            last = db.execute("SELECT action FROM turns WHERE game_id = ? ORDER BY idx DESC LIMIT 1",
+                              (game_id,)).fetchone()
+            if last is None:
+                raise Conflict("there is no turn to retry")
+            action = last["action"]
+        return action
+
+    @staticmethod
+    def _refuse_if_pending(db, game_id: str) -> None:
+        pending = db.execute("SELECT id FROM jobs WHERE game_id = ? AND status IN ('queued', 'running')",
+                             (game_id,)).fetchone()
+        if pending is not None:
+            raise Conflict(f"a turn of this game is still being generated (job {pending['id']}); "
+                           f"wait for it before the next turn, undo or retry")
+
+    def job(self, job_id: str) -> dict:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no job {job_id!r}")
+            job = dict(row)
+            job["turn"] = None
+            if job["status"] == "done":
+                turn = self._db.execute("SELECT * FROM turns WHERE game_id = ? AND idx = ?",
+                                        (job["game_id"], job["turn_idx"])).fetchone()
+                job["turn"] = dict(turn) if turn else None  # None: undone since
+        return job
+
+    def job_context(self, job_id: str) -> dict:
+        """What the worker needs to generate a job: the job, its game's world and turns."""
+        job = self.job(job_id)
+        game = self.game(job["game_id"])
+        return {"job": job, "world": game["world"], "world_en": game["world_en"], "turns": game["turns"]}
+
+    def mark_running(self, job_ids: list[str]) -> None:
+        with self._transaction() as db:
+            db.executemany("UPDATE jobs SET status = 'running', started = ? WHERE id = ? AND status = 'queued'",
+                           [(time.time(), job_id) for job_id in job_ids])
+
+    def complete(self, job_id: str, *, result: str, action_en: str | None = None, result_en: str | None = None,
+                 world_en: str | None = None) -> bool:
+        """Write the job's turn and mark it done in one transaction; False (job failed) if the game changed."""
+        with self._transaction() as db:
+            job = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if job is None or job["status"] not in PENDING:
+                return False
+            version = db.execute("SELECT version FROM games WHERE id = ?", (job["game_id"],)).fetchone()[0]
+            if version != job["game_version"]:
+                self._fail(db, job_id, "the game changed while this turn was being generated")
+                return False
+            if world_en is not None:
+                db.execute("UPDATE games SET world_en = ? WHERE id = ? AND world_en IS NULL", (world_en, job["game_id"]))
+            now = time.time()
+            if job["kind"] == "retry":
+                idx = db.execute("SELECT MAX(idx) FROM turns WHERE game_id = ?", (job["game_id"],)).fetchone()[0]
+                db.execute("UPDATE turns SET result = ?, result_en = ?, created = ? WHERE game_id = ? AND idx = ?",
+                           (result, result_en, now, job["game_id"], idx))
+            else:
+                idx = db.execute("SELECT COUNT(*) FROM turns WHERE game_id = ?", (job["game_id"],)).fetchone()[0]
+                db.execute("INSERT INTO turns (game_id, idx, action, result, action_en, result_en, created) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (job["game_id"], idx, job["action"], result, action_en, result_en, now))
+            db.execute("UPDATE games SET version = version + 1 WHERE id = ?", (job["game_id"],))
+            db.execute("UPDATE jobs SET status = 'done', turn_idx = ?, finished = ? WHERE id = ?", (idx, now, job_id))
+        return True
+
+    def fail(self, job_id: str, reason: str) -> None:
+        with self._transaction() as db:
+            self._fail(db, job_id, reason)
+
+    @staticmethod
+    def _fail(db, job_id: str, reason: str) -> None:
+        db.execute("UPDATE jobs SET status = 'failed', error = ?, finished = ? WHERE id = ? "
+                   "AND status IN ('queued', 'running')", (reason, time.time(), job_id))
+
+    def recover(self) -> list[str]:
+        """At start: jobs left queued or running by a crash, in acceptance order, are queued again; those whose
+        game changed since they were accepted fail with that reason. Returns the ids to queue."""
+        with self._transaction() as db:
+            rows = db.execute("SELECT j.id, j.game_version, g.version FROM jobs j JOIN games g ON g.id = j.game_id "
+                              "WHERE j.status IN ('queued', 'running') ORDER BY j.seq").fetchall()
+            again = []
+            for row in rows:
+                if row["game_version"] != row["version"]:
+                    self._fail(db, row["id"], "the game changed while the server was down; send the turn again")
+                else:
+                    db.execute("UPDATE jobs SET status = 'queued', started = NULL WHERE id = ?", (row["id"],))
+                    again.append(row["id"])
+        return again
+
+    def count_turns_served(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'done'").fetchone()[0]
+
+
+class _Transaction:
+    """`with store._transaction() as db:` one IMMEDIATE transaction under the store's lock."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock):
+        self.db, self.lock = db, lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self.lock.release()
