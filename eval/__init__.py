@@ -1,0 +1,1 @@
+"""Eval stage: compare models on evaluation sets in a reproducible report (`python -m eval`)."""

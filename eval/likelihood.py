@@ -1,0 +1,110 @@
+"""Likelihood of the gold result given the prompt: perplexity and bits per character.
+
+For each sample the prompt is fitted to the model's context by the shared budget (leaving room for the
+result, as a game turn would), and the model scores the result's tokens after it:
+
+    nll          = - sum over result tokens of ln p(token | prompt, earlier result tokens)   (nats)
+    perplexity   = exp(total nll / total result tokens)        per the model's own tokens
+    bits_per_char = total nll / ln 2 / total result characters
+
+Perplexity depends on the tokenizer (a bigger vocabulary has fewer, harder tokens); bits per character does
+not, which is what makes models with different vocabularies comparable. Totals are summed over the whole set
+before dividing (a long result weighs more than a short one), like a corpus-level perplexity.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from adventure.budget import build_prompt, encode_text
+from adventure.story_format import Sample
+
+
+@dataclass(frozen=True)
+class ScoredText:
+    prompt_ids: list[int]
+    target_ids: list[int]
+    characters: int  # characters of the (possibly shortened) result the target ids encode
+    target_cut: bool  # the result alone did not fit the context and was shortened
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    nll_nats: float
+    tokens: int
+    characters: int
+    samples: int
+    targets_cut: int
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.nll_nats / self.tokens) if self.tokens else float("nan")
+
+    @property
+    def bits_per_char(self) -> float:
+        return self.nll_nats / math.log(2) / self.characters if self.characters else float("nan")
+
+    def metrics(self) -> dict:
+        return {"perplexity": self.perplexity, "bits_per_char": self.bits_per_char,
+                "nll_bits": self.nll_nats / math.log(2), "tokens": self.tokens, "characters": self.characters,
+                "samples": self.samples, "targets_cut": self.targets_cut}
+
+
+def prepare(tokenizer, sample: Sample, context_length: int, max_turns: int = 10) -> ScoredText:
+    """Prompt and result ids for one sample; the result keeps at most 3/4 of the context."""
+    target = sample.target
+    target_ids = encode_text(tokenizer, target)
+    limit = max(1, context_length * 3 // 4)
+    cut = len(target_ids) > limit
+    if cut:  # the longest prefix of the result text that fits, so characters and tokens stay in step
+        lo, hi = 0, len(target)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if len(encode_text(tokenizer, target[:mid])) <= limit else (lo, mid - 1)
+        target = target[:lo]
+        target_ids = encode_text(tokenizer, target)
+    prompt = build_prompt(tokenizer, sample.world, sample.history, sample.action, context_length=context_length,
+                          max_new_tokens=len(target_ids), max_turns=max_turns)
+    return ScoredText(prompt.input_ids, target_ids, len(target), cut)
+
+
+def target_nll(model, items: Sequence[ScoredText], batch_size: int = 8) -> list[float]:
+    """Summed negative log-likelihood (nats) of each item's target tokens, in input order."""
+    import torch
+
+    device = next(model.parameters()).device
+    order = sorted(range(len(items)), key=lambda i: -(len(items[i].prompt_ids) + len(items[i].target_ids)))
+    out = [0.0] * len(items)
+    for start in range(0, len(order), batch_size):
+        batch = [items[i] for i in order[start: start + batch_size]]
+        width = max(len(b.prompt_ids) + len(b.target_ids) for b in batch)
+        ids = torch.zeros((len(batch), width), dtype=torch.long)  # right padding: positions stay 0..n-1
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        for row, item in enumerate(batch):
+            seq = item.prompt_ids + item.target_ids
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+            labels[row, len(item.prompt_ids): len(seq)] = torch.tensor(item.target_ids)
+        with torch.inference_mode():
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+        # Position t predicts token t+1.
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        gold = labels[:, 1:].to(device)
+        picked = logp.gather(-1, gold.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        nll = -(picked * (gold != -100)).sum(dim=1).double()
+        for row, index in enumerate(order[start: start + batch_size]):
+            out[index] = float(nll[row])
+    return out
+
+
+def likelihood(model, tokenizer, samples: Sequence[Sample], context_length: int, *, batch_size: int = 8,
+               max_turns: int = 10) -> Likelihood:
+    """Corpus-level likelihood of the gold results of `samples`."""
+    items = [prepare(tokenizer, s, context_length, max_turns) for s in samples]
+    items = [i for i in items if i.target_ids]  # an empty result has nothing to score
+    nll = target_nll(model, items, batch_size)
+    return Likelihood(nll_nats=sum(nll), tokens=sum(len(i.target_ids) for i in items),
+                      characters=sum(i.characters for i in items), samples=len(items),
+                      targets_cut=sum(i.target_cut for i in items))

@@ -1,0 +1,248 @@
+"""Which models a report compares, resolved and checked before any work starts.
+
+`models:` in configs/eval.yaml is either `auto` or a list whose items are a spec string or a mapping
+{name, spec, language, translator_in, translator_out}:
+
+    auto  the trained tiny model (<artifacts>/models/tiny, required), its untrained initialisation
+          (`tiny-untrained`, the floor every trained model must beat), then every other causal-LM folder under
+          <artifacts>/models/, sorted by name. Translator folders (tiny-opus-mt-*, or any encoder-decoder model)
+          and hidden/temporary folders are skipped.
+
+A model's language decides how it is fed: a Russian model reads the Russian prompt directly; an English one is
+wrapped like the seed's GPT2-XL (prompt translated ru->en by `translator_in`, reply en->ru by `translator_out`)
+and its likelihood is measured on the English side, so it is marked not comparable. The language is, first match:
+  1. `language:` in the config entry;
+  2. `gamio.json` in the model folder: {"language": "en"} (what a stage writes to state it explicitly);
+  3. model-card metadata: a `language:` field in the YAML front matter of README.md or MODEL_CARD.md
+     (the Hugging Face convention; a list counts as Russian if it names ru);
+  4. the tokenizer itself: a tokenizer built for Russian spends well under one token per Cyrillic letter, an
+     English byte-level BPE (GPT-2, the converted gamegpt_xl) spends about one or more. A fixed Russian probe text
+     with fewer than RU_CHARS_PER_TOKEN characters per token means English.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adventure.errors import GamioError
+from adventure.models import TINY, TINY_UNTRAINED, ModelSource, models_dir, resolve_model_spec
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("ru", "en")
+TRANSLATOR_PREFIX = "tiny-opus-mt-"
+RU_CHARS_PER_TOKEN = 1.5
+_RU_PROBE = ("Вы стоите на пустой дороге. Впереди темнеет лес, позади догорает деревня. "
+             "Старик у колодца шепчет, что в чаще живёт ведьма, и просит вас вернуть ему внучку.")
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
+
+
+@dataclass(frozen=True)
+class EvalModel:
+    name: str  # the label in the report
+    spec: str  # what serving's model=best loads (tiny | tiny-untrained | folder | hub id)
+    language: str  # ru | en
+    language_rule: str  # which rule decided the language (see the module docstring)
+    source: ModelSource
+    translator_in: str | None = None  # ru->en translator spec, English models only
+    translator_out: str | None = None  # en->ru translator spec, English models only
+
+    @property
+    def comparable(self) -> bool:
+        """Only Russian-side likelihoods measure what players read; translated ones are a different text."""
+        return self.language == "ru"
+
+
+def is_translator_folder(folder: Path) -> bool:
+    if folder.name.startswith(TRANSLATOR_PREFIX):
+        return True
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return bool(config.get("is_encoder_decoder"))
+
+
+def discover_model_folders(artifacts: Path) -> list[Path]:
+    """Causal-LM folders under <artifacts>/models/, sorted by name (translators and temp folders skipped)."""
+    root = models_dir(artifacts)
+    if not root.is_dir():
+        return []
+    return [p for p in sorted(root.iterdir())
+            if p.is_dir() and not p.name.startswith(".") and (p / "config.json").is_file()
+            and not is_translator_folder(p)]
+
+
+def auto_entries(artifacts: Path) -> list[dict[str, Any]]:
+    """The default model list: trained tiny, tiny-untrained, then every other model folder."""
+    trained = models_dir(artifacts) / TINY
+    if not (trained / "config.json").is_file():
+        raise GamioError(f"model 'tiny' (the trained tiny model) not found at {trained}: run `python -m training "
+                         f"paths.artifacts={artifacts}` first, or list the models to compare: models=[...]")
+    entries: list[dict[str, Any]] = [{"name": TINY, "spec": TINY}, {"name": TINY_UNTRAINED, "spec": TINY_UNTRAINED}]
+    for folder in discover_model_folders(artifacts):
+        if folder.name not in (TINY, TINY_UNTRAINED):
+            entries.append({"name": folder.name, "spec": str(folder)})
+    return entries
+
+
+def _entry(item: Any, index: int) -> dict[str, Any]:
+    if isinstance(item, str):
+        return {"spec": item}
+    if hasattr(item, "items"):
+        entry = dict(item.items())
+        unknown = sorted(set(entry) - {"name", "spec", "language", "translator_in", "translator_out"})
+        if unknown:
+            raise GamioError(f"models[{index}]: unknown key(s) {unknown}; "
+                             f"use name, spec, language, translator_in, translator_out")
+        if not entry.get("spec"):
+            raise GamioError(f"models[{index}]: no spec (tiny | tiny-untrained | a model folder | a hub id)")
+        return entry
+    raise GamioError(f"models[{index}]: expected a spec string or a mapping, got {type(item).__name__}")
+
+
+def _default_name(spec: str) -> str:
+    return Path(spec.rstrip("/")).name if ("/" in spec and Path(spec).expanduser().exists()) else spec
+
+
+def _resolve_source(name: str, spec: str, artifacts: Path) -> ModelSource:
+    if spec == TINY and not (models_dir(artifacts) / TINY / "config.json").is_file():
+        # resolve_model_spec would quietly fall back to the untrained model: in a comparison that would
+        # report the floor under the trained model's name.
+        raise GamioError(f"model {name!r}: the trained tiny model is missing ({models_dir(artifacts) / TINY}); "
+                         f"run `python -m training paths.artifacts={artifacts}` first")
+    try:
+        source = resolve_model_spec(spec, artifacts)
+    except GamioError as exc:
+        raise GamioError(f"model {name!r}: {exc}") from None
+    if source.kind == "hub":
+        check_hub_available(spec, option=f"the spec of model {name!r}")
+    return source
+
+
+def check_hub_available(hub_id: str, option: str) -> None:
+    """Fetch only the config of a hub id (from the cache when offline): a missing model fails now, not mid-run."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(hub_id)
+    except (OSError, ValueError) as exc:
+        raise GamioError(f"{hub_id!r} is not in the local Hugging Face cache and could not be downloaded "
+                         f"({type(exc).__name__}); pass a local folder as {option} instead") from None
+
+
+def _card_language(folder: Path) -> str | None:
+    for card in ("README.md", "MODEL_CARD.md"):
+        path = folder / card
+        if not path.is_file():
+            continue
+        match = _FRONT_MATTER.match(path.read_text(encoding="utf-8", errors="replace"))
+        if not match:
+            continue
+        import yaml
+
+        try:
+            meta = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError:
+            continue
+        value = meta.get("language") if isinstance(meta, dict) else None
+        values = [value] if isinstance(value, str) else list(value or [])
+        if "ru" in values:
+            return "ru"
+        if "en" in values:
+            return "en"
+    return None
+
+
+def detect_language(source: ModelSource) -> tuple[str, str]:
+    """(language, rule) for a resolved model; see the module docstring for the rules."""
+    folder = Path(source.location) if source.is_local else None
+    if folder is not None:
+        note = folder / "gamio.json"
+        if note.is_file():
+            try:
+                language = json.loads(note.read_text(encoding="utf-8")).get("language")
+            except (json.JSONDecodeError, AttributeError):
+                raise GamioError(f"{note} is not a JSON object") from None
+            if language not in LANGUAGES:
+                raise GamioError(f"{note}: language must be one of {list(LANGUAGES)}, got {language!r}")
+            return language, "gamio.json"
+        card = _card_language(folder)
+        if card:
+            return card, "model card"
+    from adventure.budget import encode_text
+    from adventure.models import load_tokenizer
+
+    tokenizer = load_tokenizer(source)
+    per_token = len(_RU_PROBE) / max(1, len(encode_text(tokenizer, _RU_PROBE)))
+    language = "ru" if per_token >= RU_CHARS_PER_TOKEN else "en"
+    return language, f"tokenizer ({per_token:.2f} Russian chars/token)"
+
+
+def resolve_models(models_cfg: Any, artifacts: Path, translators: dict[str, str | None]) -> list[EvalModel]:
+    """Every model of the config, resolved and checked (folders, hub cache, names, languages, translators)."""
+    artifacts = Path(artifacts)
+    if models_cfg is None or models_cfg == "auto":
+        items: list[Any] = auto_entries(artifacts)
+    elif isinstance(models_cfg, str):
+        items = [models_cfg]
+    else:
+        items = list(models_cfg)
+    if not items:
+        raise GamioError("models is empty: give at least one model spec, or models=auto")
+
+    resolved: list[EvalModel] = []
+    for index, item in enumerate(items):
+        entry = _entry(item, index)
+        spec = str(entry["spec"]).strip()
+        name = str(entry.get("name") or _default_name(spec))
+        source = _resolve_source(name, spec, artifacts)
+        language = entry.get("language")
+        if language is not None and language not in LANGUAGES:
+            raise GamioError(f"model {name!r}: language must be one of {list(LANGUAGES)}, got {language!r}")
+        language, rule = (language, "config") if language else detect_language(source)
+        t_in = t_out = None
+        if language == "en":
+            t_in = str(entry.get("translator_in") or translators.get("ru_en") or "")
+            t_out = str(entry.get("translator_out") or translators.get("en_ru") or "")
+        resolved.append(EvalModel(name=name, spec=spec, language=language, language_rule=rule, source=source,
+                                  translator_in=t_in, translator_out=t_out))
+        log.info("model %s: %s (%s, language %s by %s)", name, source.location, source.kind, language, rule)
+
+    names = [m.name for m in resolved]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise GamioError(f"model name(s) {duplicates} used twice; give each entry its own name")
+    check_translators(resolved, artifacts)
+    return resolved
+
+
+def translator_specs(models: list[EvalModel]) -> list[tuple[str, str]]:
+    """The (spec, direction) pairs of the translators in use, in first-use order."""
+    pairs: list[tuple[str, str]] = []
+    for model in models:
+        for spec, direction in ((model.translator_in, "ru-en"), (model.translator_out, "en-ru")):
+            if spec and (spec, direction) not in pairs:
+                pairs.append((spec, direction))
+    return pairs
+
+
+def check_translators(models: list[EvalModel], artifacts: Path) -> None:
+    from adventure.translation import resolve_translation_model
+
+    for model in models:
+        if model.language == "en" and not (model.translator_in and model.translator_out):
+            raise GamioError(f"model {model.name!r} is English and needs translator_in (ru->en) and "
+                             f"translator_out (en->ru), or translators.ru_en / translators.en_ru")
+    for spec, direction in translator_specs(models):
+        try:
+            ref, _key, is_local = resolve_translation_model(spec, direction, artifacts)
+        except GamioError as exc:
+            raise GamioError(f"translator {spec!r} ({direction}): {exc}") from None
+        if not is_local:
+            key = "ru_en" if direction == "ru-en" else "en_ru"
+            check_hub_available(str(ref), option=f"translators.{key}=/path/to/folder (or translators.{key}=tiny)")

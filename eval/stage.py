@@ -1,0 +1,189 @@
+"""`python -m eval`: compare models on the evaluation sets and write a reproducible report.
+
+    1. check everything first (dataset, presets, every model and translator): a missing one fails before any work
+    2. fix the sets (test split, play-through prompts, parallel pairs) from the dataset and the seed
+    3. per model: likelihood on the test split, then replies to the play-through prompts per generation preset
+    4. per translator in use: BLEU / chrF on the parallel set
+    5. write <paths.artifacts>/reports/<report_name>/: report.json, report.md, bits_per_char.png, latency.png
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import logging
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from adventure.cli import resolved_config
+from adventure.errors import GamioError
+from adventure.generation import GenerationSettings
+from adventure.paths import artifacts_dir
+from eval import eval_sets
+from eval.generation_metrics import play_turns, text_metrics, timing_metrics
+from eval.likelihood import likelihood
+from eval.model_set import EvalModel, resolve_models, translator_specs
+from eval.plots import write_plots
+from eval.report import build_report, write_json
+from eval.report_md import write_markdown
+from eval.translation_metrics import score_translator
+from eval.wrapped_model import load_wrapped
+
+log = logging.getLogger(__name__)
+
+
+def _plain(value):
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def report_dir(cfg: DictConfig) -> Path:
+    name = str(cfg.report_name)
+    if not name or "/" in name or name.startswith("."):
+        raise GamioError(f"report_name must be a plain folder name, got {name!r}")
+    return artifacts_dir(cfg) / "reports" / name
+
+
+def load_presets(main, extra) -> list[GenerationSettings]:
+    """The main settings (the `generation` group, possibly edited on the command line), then extra presets."""
+    try:
+        presets = [GenerationSettings.from_mapping(main)]
+    except (TypeError, ValueError) as exc:
+        raise GamioError(f"bad generation settings: {exc}") from None
+    extra = [extra] if isinstance(extra, str) else list(extra or [])
+    for name in extra:
+        try:
+            preset = GenerationSettings.load(str(name))
+        except (FileNotFoundError, ValueError) as exc:
+            raise GamioError(f"extra_generation preset {name!r}: {exc}") from None
+        if preset.name not in [p.name for p in presets]:
+            presets.append(preset)
+    return presets
+
+
+def make_deterministic(seed: int, threads: int | None) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def sample_entry(sample, outputs: dict) -> dict:
+    return {"id": eval_sets.sample_id(sample), "world_tail": sample.world[-240:],
+            "history_actions": [a for a, _ in sample.history[-3:]], "action": sample.action,
+            "gold": sample.target, "outputs": outputs}
+
+
+def evaluate_model(spec: EvalModel, wrapped, test, playthrough, presets, cfg,
+                   progress) -> tuple[dict, dict, dict, dict]:
+    """(test metrics, play-through metrics per preset, timing) of one loaded model; replies kept for samples."""
+    started = time.perf_counter()
+    model_side = wrapped.to_model_side(test, int(cfg.playthrough.max_turns))
+    lik = likelihood(wrapped.model, wrapped.tokenizer, model_side, wrapped.context_length,
+                     batch_size=int(cfg.likelihood.batch_size), max_turns=int(cfg.playthrough.max_turns))
+    test_result = dict(lik.metrics(), side=spec.language, comparable=spec.comparable)
+    timing = {"test_seconds": time.perf_counter() - started, "playthrough": {}}
+    progress.update(1)
+    play, replies = {}, {}
+    for preset in presets:
+        turns = play_turns(wrapped, playthrough, preset, int(cfg.seed), int(cfg.playthrough.max_turns))
+        play[preset.name] = text_metrics(turns)
+        timing["playthrough"][preset.name] = timing_metrics(turns)
+        replies[preset.name] = [t.text for t in turns]
+        progress.update(1)
+    return test_result, play, timing, replies
+
+
+def run(cfg: DictConfig) -> Path:
+    """Write the report for `cfg`; returns the report folder."""
+    run_started = time.perf_counter()
+    started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    artifacts = artifacts_dir(cfg)
+    out_dir = report_dir(cfg)
+    seed = int(cfg.seed)
+
+    # 1. Everything that can be missing is checked before any model is loaded.
+    dataset_dir = Path(str(cfg.dataset)).expanduser().resolve()
+    all_test = eval_sets.load_test_split(dataset_dir)
+    presets = load_presets(_plain(cfg.generation), _plain(cfg.get("extra_generation")))
+    translators_cfg = _plain(cfg.translators) or {}
+    models = resolve_models(_plain(cfg.models), artifacts, translators_cfg)
+    if int(cfg.playthrough.size) < 30:
+        log.warning("playthrough.size=%d: reports meant for a decision should use >= 30 prompts",
+                    int(cfg.playthrough.size))
+    make_deterministic(seed, cfg.get("threads"))
+
+    # 2. The sets.
+    max_samples = _plain(cfg.max_samples) or {}
+    test = eval_sets.cap(all_test, max_samples.get("test"), seed)
+    playthrough = eval_sets.playthrough_set(all_test, int(cfg.playthrough.size), seed)
+    in_use = translator_specs(models)
+    parallel = eval_sets.parallel_set(max_samples.get("parallel"), seed) if in_use else []
+    sets = {"test": {"description": "dataset test split (stories never seen in training)", "size": len(test),
+                     "available": len(all_test), "stories": sorted({s.tree_id for s in test}),
+                     "content_sha256": eval_sets.content_sha256(test)},
+            "playthrough": {"description": "mid-game (world, last actions, new action) prompts from the test stories",
+                            "size": len(playthrough), "requested_size": int(cfg.playthrough.size),
+                            "presets": [p.name for p in presets],
+                            "ids": [eval_sets.sample_id(s) for s in playthrough],
+                            "content_sha256": eval_sets.content_sha256(playthrough)}}
+    if parallel:
+        sets["parallel"] = {"description": "data/sample/parallel aligned sentences (en, ru)", "size": len(parallel),
+                            "content_sha256": eval_sets.content_sha256(parallel)}
+    log.info("sets: test %d samples, play-through %d prompts, parallel %d pairs; %d model(s), presets %s",
+             len(test), len(playthrough), len(parallel), len(models), [p.name for p in presets])
+
+    # 3. Models, one at a time (a large model is freed before the next is loaded).
+    from tqdm.auto import tqdm
+
+    results: dict = {"test": {}, "playthrough": {}, "parallel": {}}
+    timing: dict = {"started_at": started_at, "models": {}, "translators": {}}
+    shown = playthrough[: int(cfg.samples_in_report)]
+    outputs: list[dict] = [{} for _ in shown]
+    translators: dict = {}
+    settings = dict(translators_cfg)
+    with tqdm(total=len(models) * (1 + len(presets)), desc="eval", unit="step") as progress:
+        for spec in models:
+            loaded_at = time.perf_counter()
+            progress.set_postfix_str(spec.name)
+            wrapped = load_wrapped(spec, artifacts, device=str(cfg.device), translator_settings=settings,
+                                   translators=translators)
+            load_seconds = time.perf_counter() - loaded_at
+            test_result, play, model_timing, replies = evaluate_model(spec, wrapped, test, playthrough, presets,
+                                                                      cfg, progress)
+            results["test"][spec.name] = test_result
+            results["playthrough"][spec.name] = play
+            timing["models"][spec.name] = dict(model_timing, load_seconds=load_seconds)
+            for i in range(len(shown)):
+                outputs[i][spec.name] = {preset: texts[i] for preset, texts in replies.items()}
+            log.info("%s: bits/char %.4f, perplexity %.2f", spec.name, test_result["bits_per_char"],
+                     test_result["perplexity"])
+            del wrapped
+            gc.collect()
+
+    # 4. Translators in use, on the parallel set.
+    for t_spec, direction in in_use:
+        translator = translators[(t_spec, direction)]
+        metrics, _hyps, seconds = score_translator(translator, parallel, direction)
+        key = f"{direction}:{t_spec}"
+        results["parallel"][key] = dict(metrics, model=t_spec)
+        timing["translators"][key] = {"seconds": seconds}
+        log.info("translator %s: BLEU %.2f chrF %.2f", key, metrics["bleu"], metrics["chrf"])
+
+    # 5. The report.
+    timing["total_seconds"] = time.perf_counter() - run_started
+    config = resolved_config(cfg)
+    dataset = {"path": str(dataset_dir), "files_sha256": eval_sets.dataset_files_sha256(dataset_dir),
+               "test_sha256": eval_sets.content_sha256(all_test)}
+    report = build_report(report_name=str(cfg.report_name), seed=seed, config=config, models=models, sets=sets,
+                          results=results, samples=[sample_entry(s, o) for s, o in zip(shown, outputs)],
+                          dataset=dataset, timing=timing)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(report, out_dir / "report.json")
+    write_markdown(report, out_dir / "report.md")
+    write_plots(report, out_dir)
+    rec = report["recommended"]
+    log.info("report written to %s; recommended: %s", out_dir, rec["name"] if rec else "none")
+    return out_dir

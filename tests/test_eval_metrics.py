@@ -1,0 +1,167 @@
+"""The eval stage's numbers on hand-checkable cases: likelihood, text metrics, translation scores, the sets,
+language detection and the recommendation rule."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from adventure.models import ModelSource
+from adventure.story_format import Sample, render_prompt
+from eval.eval_sets import cap, playthrough_set
+from eval.generation_metrics import cyrillic_share, distinct_n, repeated_ngram_rate
+from eval.likelihood import likelihood, prepare, target_nll
+from eval.model_set import EvalModel, detect_language
+from eval.report import recommend, rounded
+from eval.translation_metrics import corpus_scores
+
+
+def sample(tree_id="t", node_id="0", history=(), action="Открыть дверь", target="Дверь скрипит. За ней темно.",
+           world="Вы стоите в коридоре старого дома."):
+    history = tuple(history)
+    return Sample(tree_id=tree_id, node_id=node_id, depth=node_id.count(".") + 1, world=world, history=history,
+                  action=action, prompt=render_prompt(world, history, action), target=target)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_untrained_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_untrained_dir).eval()
+    return model, AutoTokenizer.from_pretrained(tiny_untrained_dir)
+
+
+SAMPLES = [sample(),
+           sample(node_id="0.1", history=[("Открыть дверь", "Дверь скрипит.")], action="Войти",
+                  target="Пол под ногами прогибается, и вы слышите шаги наверху. Кто-то идёт навстречу."),
+           sample(node_id="1", action="Позвать хозяина", target="Никто не отвечает.")]
+
+
+def test_likelihood_matches_a_direct_forward_pass(tiny):
+    import torch
+
+    model, tokenizer = tiny
+    items = [prepare(tokenizer, s, 512) for s in SAMPLES]
+    batched = target_nll(model, items, batch_size=2)  # padding and batching must not change anything
+    for item, got in zip(items, batched):
+        ids = torch.tensor([item.prompt_ids + item.target_ids])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0].double(), dim=-1)
+        start = len(item.prompt_ids)
+        expected = -sum(float(logp[t - 1, ids[0, t]]) for t in range(start, ids.shape[1]))
+        assert got == pytest.approx(expected, rel=1e-4)
+    result = likelihood(model, tokenizer, SAMPLES, 512)
+    total = sum(batched)
+    assert result.tokens == sum(len(i.target_ids) for i in items)
+    assert result.characters == sum(len(s.target) for s in SAMPLES)
+    assert result.perplexity == pytest.approx(math.exp(total / result.tokens), rel=1e-6)
+    assert result.bits_per_char == pytest.approx(total / math.log(2) / result.characters, rel=1e-6)
+
+
+def test_uniform_model_gives_vocabulary_perplexity_and_log2v_bits_per_token(tiny_untrained_dir):
+    """Zero output embeddings make every next token equally likely: perplexity = V exactly, and
+    bits/char = tokens * log2(V) / characters, checkable by hand."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_untrained_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_untrained_dir)
+    with torch.no_grad():
+        model.get_output_embeddings().weight.zero_()
+    vocab = model.config.vocab_size
+    result = likelihood(model, tokenizer, SAMPLES, 512)
+    assert result.perplexity == pytest.approx(vocab, rel=1e-4)
+    assert result.bits_per_char == pytest.approx(result.tokens * math.log2(vocab) / result.characters, rel=1e-4)
+
+
+def test_prompt_is_budgeted_and_overlong_result_is_cut_consistently(tiny):
+    model, tokenizer = tiny
+    long = sample(world="Мир. " * 400, target="Очень длинный ответ рассказчика. " * 60,
+                  history=[("Идти", "Вы идёте. " * 50)] * 5)
+    item = prepare(tokenizer, long, 256)
+    assert len(item.prompt_ids) + len(item.target_ids) <= 256
+    assert item.target_cut and len(item.target_ids) <= 192
+    assert tokenizer.decode(item.target_ids) == long.target[: item.characters]
+
+
+def test_text_metrics_on_hand_examples():
+    assert distinct_n(["a b a b"], 1) == 0.5  # {a, b} of 4 words
+    assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)  # {ab, ba} of 3 bigrams
+    assert distinct_n([""], 2) == 0.0
+    # "a b c d a b c d": 5 4-grams, the last one repeats the first
+    assert repeated_ngram_rate(["a b c d a b c d"], 4) == pytest.approx(1 / 5)
+    assert repeated_ngram_rate(["a b c d", "a b c d"], 4) == 0.0  # repeats across replies are not loops
+    assert cyrillic_share(["абв", "abc"]) == 0.5
+    assert cyrillic_share(["123 !"]) == 0.0
+
+
+def test_translation_scores_with_sacrebleu():
+    refs = ["The door creaks open.", "Nobody answers the call."]
+    perfect = corpus_scores(refs, refs)
+    assert perfect["bleu"] == pytest.approx(100.0) and perfect["chrf"] == pytest.approx(100.0)
+    poor = corpus_scores(["xyz qqq", "zzz"], refs)
+    assert poor["bleu"] < 5 and poor["chrf"] < 10
+
+
+def test_playthrough_set_is_deterministic_round_robin_and_prefers_history():
+    test = [sample(tree_id=t, node_id=f"0.{i}", history=[("a", "r")] * (i % 3))
+            for t in ("b_story", "a_story") for i in range(25)]
+    first = playthrough_set(test, 30, seed=7)
+    assert first == playthrough_set(list(test), 30, seed=7)
+    assert len(first) == 30
+    assert {s.tree_id for s in first} == {"a_story", "b_story"}
+    assert sum(s.tree_id == "a_story" for s in first) == 15
+    assert all(s.history for s in first)  # 2/3 of the turns have history: enough to fill 30 without openings
+    assert playthrough_set(test, 30, seed=8) != first
+    assert len(playthrough_set(test[:10], 30, seed=7)) == 10  # never invents turns
+    assert cap(list(range(10)), 4, 1) == cap(list(range(10)), 4, 1) == sorted(cap(list(range(10)), 4, 1))
+
+
+def test_language_rules(tiny_untrained_dir, tmp_path):
+    source = ModelSource("x", "dir", str(tiny_untrained_dir))
+    language, rule = detect_language(source)
+    assert language == "ru" and rule.startswith("tokenizer")
+
+    from test_eval_stage import build_english_tiny
+
+    english = build_english_tiny(tmp_path / "english", language_note=False)
+    source = ModelSource("x", "dir", str(english))
+    language, rule = detect_language(source)
+    assert language == "en" and rule.startswith("tokenizer")  # the English BPE spends ~1 token per letter
+    (english / "MODEL_CARD.md").write_text("---\nlanguage:\n  - ru\n---\n# card\n", encoding="utf-8")
+    assert detect_language(source) == ("ru", "model card")
+    (english / "gamio.json").write_text(json.dumps({"language": "en"}), encoding="utf-8")
+    assert detect_language(source) == ("en", "gamio.json")  # the explicit note wins
+
+
+def _model(name, language, comparable_rule="config"):
+    return EvalModel(name=name, spec=name, language=language, language_rule=comparable_rule,
+                     source=ModelSource(name, "dir", f"/m/{name}"))
+
+
+def test_recommendation_is_lowest_russian_bits_per_char_ties_by_latency():
+    models = [_model("slow", "ru"), _model("fast", "ru"), _model("worse", "ru"), _model("english", "en")]
+    test = {"slow": {"bits_per_char": 2.0}, "fast": {"bits_per_char": 2.0}, "worse": {"bits_per_char": 3.0},
+            "english": {"bits_per_char": 0.5}}
+    rec = recommend(models, test, {"slow": 2.0, "fast": 1.0, "worse": 0.1, "english": 0.1})
+    assert rec["name"] == "fast" and rec["spec"] == "fast" and rec["language"] == "ru"
+    assert "ties with slow" in rec["reason"] and "english" in rec["reason"]
+    assert recommend([_model("english", "en")], test, {}) is None
+
+
+def test_rounding_keeps_json_valid():
+    assert rounded({"a": 1 / 3, "b": [float("nan"), -0.0000001], "c": 2}) == {"a": 0.333333, "b": [None, 0.0], "c": 2}
+    json.dumps(rounded({"x": float("inf")}), allow_nan=False)
+
+
+def test_markdown_table_bolds_the_best_per_column_only_among_eligible_rows():
+    from eval.report_md import table
+
+    rows = {"a": {"bits_per_char": 2.0, "chrf": 10.0, "samples": 3}, "b": {"bits_per_char": 1.5, "chrf": 10.0,
+                                                                          "samples": 3},
+            "en": {"bits_per_char": 0.5, "chrf": 10.0, "samples": 3}}
+    text = table(rows, ("bits_per_char", "chrf", "samples"), eligible={"a", "b"})
+    assert "| b | **1.5000** |" in text
+    assert "**0.5000**" not in text  # not comparable: never marked best
+    assert "**10.0000**" not in text and "**3**" not in text  # all equal / no direction: no bold
