@@ -8,6 +8,7 @@ never damages an existing one.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -134,6 +135,9 @@ def _finish_folder(reader, checkpoint_dir: Path, prefix: Path, hp: HParams, weig
     write_model_card(folder / "MODEL_CARD.md", name=out_name, source=checkpoint_dir, prefix=prefix.name, hp=hp,
                      dtype=dtype, n_tensors=len(weights.convert), weight_files=files, skipped=weights.skipped,
                      verification=summary, generation=generation)
+    # The checkpoint is English (AI Dungeon 2's GPT-2): eval and serving read this to wrap it in opus-mt.
+    (folder / "gamio.json").write_text(json.dumps({"language": "en", "source": "tensorflow-gpt2"}) + "\n",
+                                       encoding="utf-8")
     return result
 
 

@@ -29,16 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from adventure.errors import GamioError
+from adventure.model_language import LANGUAGES, detect_language
 from adventure.models import TINY, TINY_UNTRAINED, ModelSource, models_dir, resolve_model_spec
 
 log = logging.getLogger(__name__)
 
-LANGUAGES = ("ru", "en")
 TRANSLATOR_PREFIX = "tiny-opus-mt-"
-RU_CHARS_PER_TOKEN = 1.5
-_RU_PROBE = ("Вы стоите на пустой дороге. Впереди темнеет лес, позади догорает деревня. "
-             "Старик у колодца шепчет, что в чаще живёт ведьма, и просит вас вернуть ему внучку.")
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
+
 
 
 @dataclass(frozen=True)
@@ -133,54 +130,6 @@ def check_hub_available(hub_id: str, option: str) -> None:
     except (OSError, ValueError) as exc:
         raise GamioError(f"{hub_id!r} is not in the local Hugging Face cache and could not be downloaded "
                          f"({type(exc).__name__}); pass a local folder as {option} instead") from None
-
-
-def _card_language(folder: Path) -> str | None:
-    for card in ("README.md", "MODEL_CARD.md"):
-        path = folder / card
-        if not path.is_file():
-            continue
-        match = _FRONT_MATTER.match(path.read_text(encoding="utf-8", errors="replace"))
-        if not match:
-            continue
-        import yaml
-
-        try:
-            meta = yaml.safe_load(match.group(1)) or {}
-        except yaml.YAMLError:
-            continue
-        value = meta.get("language") if isinstance(meta, dict) else None
-        values = [value] if isinstance(value, str) else list(value or [])
-        if "ru" in values:
-            return "ru"
-        if "en" in values:
-            return "en"
-    return None
-
-
-def detect_language(source: ModelSource) -> tuple[str, str]:
-    """(language, rule) for a resolved model; see the module docstring for the rules."""
-    folder = Path(source.location) if source.is_local else None
-    if folder is not None:
-        note = folder / "gamio.json"
-        if note.is_file():
-            try:
-                language = json.loads(note.read_text(encoding="utf-8")).get("language")
-            except (json.JSONDecodeError, AttributeError):
-                raise GamioError(f"{note} is not a JSON object") from None
-            if language not in LANGUAGES:
-                raise GamioError(f"{note}: language must be one of {list(LANGUAGES)}, got {language!r}")
-            return language, "gamio.json"
-        card = _card_language(folder)
-        if card:
-            return card, "model card"
-    from adventure.budget import encode_text
-    from adventure.models import load_tokenizer
-
-    tokenizer = load_tokenizer(source)
-    per_token = len(_RU_PROBE) / max(1, len(encode_text(tokenizer, _RU_PROBE)))
-    language = "ru" if per_token >= RU_CHARS_PER_TOKEN else "en"
-    return language, f"tokenizer ({per_token:.2f} Russian chars/token)"
 
 
 def resolve_models(models_cfg: Any, artifacts: Path, translators: dict[str, str | None]) -> list[EvalModel]:

@@ -41,7 +41,12 @@ def choose_model(model: str, language: str, artifacts: Path) -> ModelChoice:
     if language not in (*LANGUAGES, "auto"):
         raise GamioError(f"language must be ru, en or auto, got {language!r}")
     if model != BEST:
-        return ModelChoice(spec=model, language="ru" if language == "auto" else language, name=model)
+        if language == "auto":  # a folder that says it is English (e.g. the converted GPT2-XL) gets translate-wrap
+            from adventure.model_language import detect_language
+            from adventure.models import resolve_model_spec
+
+            language = detect_language(resolve_model_spec(model, artifacts))[0]
+        return ModelChoice(spec=model, language=language, name=model)
 
     path = newest_report(artifacts)
     try:

@@ -1,0 +1,58 @@
+"""Bad input gets one clear line naming the problem (and the fix), before anything is trained or moved."""
+from __future__ import annotations
+
+import pytest
+from conftest_training import QUICK, build_story_dataset, compose_training, run_training
+
+from adventure.errors import GamioError
+from training.train import train
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    path = tmp_path_factory.mktemp("artifacts")
+    build_story_dataset(path)
+    return path
+
+
+def test_missing_dataset_says_to_run_scraping_first(tmp_path):
+    proc = run_training(tmp_path, *QUICK, check=False)
+    assert proc.returncode == 2
+    assert "run `python -m scraping` first" in proc.stderr
+    assert str(tmp_path / "data" / "dataset") in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "models").exists()
+
+
+def test_unknown_model_lists_the_choices(tmp_path):
+    proc = run_training(tmp_path, "model=rugpt3huge", check=False)
+    assert proc.returncode != 0
+    for choice in ("tiny", "tiny_wide", "rugpt3small", "rugpt3medium", "rugpt3large", "gamegpt_xl"):
+        assert choice in proc.stderr
+    assert "rugpt3huge" in proc.stderr
+
+
+def test_hub_model_absent_offline_names_the_id_and_the_local_dir_option(artifacts):
+    # HF_HUB_OFFLINE=1 (set by run_training) fails at once instead of retrying the network for a minute.
+    proc = run_training(artifacts, "model=rugpt3small", "train.max_steps=1", check=False)
+    assert proc.returncode == 2
+    assert "sberbank-ai/rugpt3small_based_on_gpt2" in proc.stderr
+    assert "model.path=" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (("train.block_size=4096",), r"block_size=4096 exceeds the context of model 'tiny' \(512 tokens\)"),
+    (("model=rugpt3large", "train.block_size=4096"), r"exceeds the context of model 'rugpt3large' \(2048"),
+    (("train.precision=fp16",), "fp16 needs a CUDA GPU"),
+    (("train.precision=fp8",), r"precision='fp8' is not one of \['fp32', 'fp16', 'bf16'\]"),
+    (("loss_on=prompt",), r"loss_on='prompt' is not one of \['all', 'result'\]"),
+    (("model=gamegpt_xl",), r"no Hugging Face model folder at .*gamegpt_xl; convert AI Dungeon 2's checkpoint"),
+    (("train.save_steps=5", "train.eval_steps=2"), "saving steps to be a (round )?multiple of the evaluation"),
+    (("+trainer_args.no_such_option=1",), "no_such_option"),
+])
+def test_bad_settings_are_refused_before_training(artifacts, overrides, message):
+    cfg = compose_training(artifacts, *QUICK, *overrides)
+    with pytest.raises(GamioError, match=message):
+        train(cfg)
+    assert not (artifacts / "models").exists()

@@ -1,0 +1,76 @@
+"""The stage's `train:` settings as transformers TrainingArguments (plus `trainer_args` passed through as is)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from adventure.errors import GamioError
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def precision_flags(precision: str) -> dict:
+    """Trainer flags for `precision`, refused up front where this machine cannot run it."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise GamioError(f"train.precision={precision!r} is not one of {list(PRECISIONS)}")
+    cuda = torch.cuda.is_available()
+    if precision == "fp16":
+        if not cuda:
+            raise GamioError("train.precision=fp16 needs a CUDA GPU and this machine has none: "
+                             "use train.precision=fp32 (or bf16, which PyTorch also runs on CPUs)")
+        return {"fp16": True}
+    if precision == "bf16":
+        if cuda and not torch.cuda.is_bf16_supported():
+            raise GamioError(f"train.precision=bf16: this GPU ({torch.cuda.get_device_name()}) has no bf16 "
+                             "(Ampere or newer has it): use train.precision=fp16 or fp32")
+        return {"bf16": True}
+    return {}
+
+
+def training_arguments(cfg, run_dir: Path):
+    """TrainingArguments for this run. Creating them sets up torch.distributed under torchrun."""
+    import torch
+    from omegaconf import OmegaConf
+    from transformers import TrainingArguments
+
+    t = cfg.train
+    on_cpu = not torch.cuda.is_available()
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # set by torchrun
+    values = dict(
+        output_dir=str(run_dir),
+        max_steps=int(t.max_steps),
+        num_train_epochs=float(t.epochs),
+        learning_rate=float(t.learning_rate),
+        lr_scheduler_type=str(t.lr_scheduler_type),
+        warmup_steps=t.warmup_steps,
+        weight_decay=float(t.weight_decay),
+        per_device_train_batch_size=int(t.batch_size),
+        per_device_eval_batch_size=int(t.eval_batch_size),
+        gradient_accumulation_steps=int(t.gradient_accumulation_steps),
+        eval_strategy="steps",
+        eval_steps=int(t.eval_steps),
+        eval_on_start=True,  # the untrained (or pretrained) model's validation loss: the baseline to beat
+        save_strategy="steps",
+        save_steps=int(t.save_steps),
+        save_total_limit=int(t.save_total_limit),
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_steps=int(t.logging_steps),
+        seed=int(t.seed),
+        activation_checkpointing=bool(t.gradient_checkpointing),  # transformers 5's name for it
+        dataloader_num_workers=int(t.dataloader_num_workers),
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        disable_tqdm=False,
+        use_cpu=on_cpu,
+        ddp_backend="gloo" if on_cpu and distributed else None,  # NCCL only exists on GPUs
+        **precision_flags(str(t.precision)),
+    )
+    values.update(OmegaConf.to_container(cfg.trainer_args, resolve=True) or {})
+    try:
+        return TrainingArguments(**values)
+    except (TypeError, ValueError) as exc:
+        raise GamioError(f"invalid trainer settings (train.* / trainer_args.*): {exc}") from None
