@@ -53,12 +53,15 @@ def cached_folder(dest: Path, key: str, build: Callable[[Path], Path]) -> Path:
     entry = root / key
     if not entry.is_dir():
         root.mkdir(parents=True, exist_ok=True)
-        built = build(Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root)) / "model")
-        try:
+        scratch = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+        try:  # an interrupted build leaves nothing in the cache
+            built = build(scratch / "model")
             os.replace(built, entry)  # atomic publish; a concurrent builder's identical result may win
         except OSError:
-            pass
-        shutil.rmtree(built.parent, ignore_errors=True)
+            if not entry.is_dir():
+                raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     else:
         log.info("reusing cached build %s for %s", entry, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -69,3 +69,11 @@ def detect_language(source: ModelSource) -> tuple[str, str]:
     per_token = len(_RU_PROBE) / max(1, len(encode_text(tokenizer, _RU_PROBE)))
     language = "ru" if per_token >= RU_CHARS_PER_TOKEN else "en"
     return language, f"tokenizer ({per_token:.2f} Russian chars/token)"
+
+
+def write_language_note(folder: Path, language: str, **extra) -> None:
+    """Record the model's language in `gamio.json` (rule 1 above) when a stage publishes a model folder."""
+    if language not in LANGUAGES:
+        raise GamioError(f"language must be one of {list(LANGUAGES)}, got {language!r}")
+    note = {"language": language, **extra}
+    (Path(folder) / "gamio.json").write_text(json.dumps(note, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -49,9 +49,9 @@ def ensure_tiny_marian(artifacts_dir: str | Path, direction: str, **build_kwargs
                                                                      **build_kwargs))
 
 
-def build_tiny_marian(direction: str, out_dir: str | Path, *, seed: int = 0, steps: int = 800,
-                      vocab_size: int = 1000, d_model: int = 128, layers: int = 2, ffn_dim: int = 512,
-                      heads: int = 4, batch_size: int = 16, learning_rate: float = 1e-3,
+def build_tiny_marian(direction: str, out_dir: str | Path, *, seed: int = 0, steps: int = 1500,
+                      vocab_size: int = 300, d_model: int = 64, layers: int = 2, ffn_dim: int = 256,
+                      heads: int = 4, batch_size: int = 32, learning_rate: float = 1.5e-3,
                       max_positions: int = 256, parallel_dir: str | Path = SAMPLE_PARALLEL_DIR,
                       replace: bool = True) -> Path:
     """Train SentencePiece models and a small MarianMTModel for `direction`; save a HF folder at `out_dir`.
@@ -59,6 +59,10 @@ def build_tiny_marian(direction: str, out_dir: str | Path, *, seed: int = 0, ste
     The folder is written under a temporary name and renamed when complete, so an interrupted build leaves
     nothing half-written. With `replace=False` an existing folder (e.g. built meanwhile by another process)
     is kept and the new build discarded.
+
+    The defaults were measured on the parallel set (2-core CPU, one torch thread): 1500 steps give greedy BLEU
+    ~28 en->ru on the training sentences; below ~800 steps, or with a learning rate of 3e-3, the model stays an
+    unconditional language model of the target side (BLEU ~0) — seq2seq attention is learnt late.
     """
     from adventure.parallel import load_sentence_pairs
 

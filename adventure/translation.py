@@ -262,7 +262,9 @@ class Translator:
                                  max_length=self.max_input_tokens).to(self.device)
         # A translation is rarely over ~2x its source in tokens; the cap stops a degenerate loop early.
         # (`max_length` counts the decoder start token; passing it avoids a max_new_tokens-vs-config warning.)
-        max_new_tokens = min(self.max_output_tokens, 3 * encoded["input_ids"].shape[1] + 16)
+        # Each row gets the cap of its own length, so a text translates the same alone or in any batch.
+        caps = [min(self.max_output_tokens, 3 * int(n) + 16) for n in encoded["attention_mask"].sum(dim=1)]
         with torch.inference_mode():
-            output = self.model.generate(**encoded, num_beams=self.num_beams, max_length=max_new_tokens + 1)
-        return [text.strip() for text in self.tokenizer.batch_decode(output, skip_special_tokens=True)]
+            output = self.model.generate(**encoded, num_beams=self.num_beams, max_length=max(caps) + 1)
+        rows = [row[: cap + 1] for row, cap in zip(output.tolist(), caps)]  # +1: the decoder start token
+        return [text.strip() for text in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]

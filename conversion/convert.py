@@ -8,7 +8,6 @@ never damages an existing one.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -19,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from adventure.errors import GamioError
+from adventure.model_language import write_language_note
 from conversion.bundle_reader import BundleReader, resolve_prefix
 from conversion.errors import CheckpointError, MappingError
 from conversion.gpt2_mapping import HParams, Plan, load_hparams, plan
@@ -136,8 +136,7 @@ def _finish_folder(reader, checkpoint_dir: Path, prefix: Path, hp: HParams, weig
                      dtype=dtype, n_tensors=len(weights.convert), weight_files=files, skipped=weights.skipped,
                      verification=summary, generation=generation)
     # The checkpoint is English (AI Dungeon 2's GPT-2): eval and serving read this to wrap it in opus-mt.
-    (folder / "gamio.json").write_text(json.dumps({"language": "en", "source": "tensorflow-gpt2"}) + "\n",
-                                       encoding="utf-8")
+    write_language_note(folder, "en", source="tensorflow-gpt2")
     return result
 
 

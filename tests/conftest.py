@@ -38,3 +38,23 @@ def tiny_untrained_dir(session_artifacts) -> Path:
     from adventure.models import resolve_model_spec
 
     return Path(resolve_model_spec("tiny-untrained", session_artifacts).location)
+
+
+# The tiny Marian translators as the tests build them: trained long enough to have learnt the target language
+# (the tests check the loss fell and the output language), short enough for CI. The default build
+# (adventure.tiny_marian, for `translator.model=tiny` outside tests) trains longer; bench/ records its BLEU.
+QUICK_MARIAN = {"steps": 300}
+
+
+def install_tiny_marians(artifacts: Path) -> Path:
+    """Put both tiny Marian translators into `<artifacts>/models/` (built once, then copied from the build cache)."""
+    from adventure.tiny_marian import DIRECTIONS, ensure_tiny_marian
+
+    for direction in DIRECTIONS:
+        ensure_tiny_marian(artifacts, direction, **QUICK_MARIAN)
+    return artifacts
+
+
+@pytest.fixture(scope="session")
+def tiny_marian_artifacts(session_artifacts) -> Path:
+    return install_tiny_marians(session_artifacts)

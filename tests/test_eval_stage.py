@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from adventure.paths import REPO_ROOT, SAMPLE_STORIES_DIR
+from tests.conftest import install_tiny_marians
 
 STABLE_KEYS = ("perplexity", "bits_per_char", "distinct_1", "distinct_2", "repeated_4gram_rate", "cyrillic_share",
                "cut_action_share", "bleu", "chrf")
@@ -98,12 +99,8 @@ def build_english_tiny(out_dir: Path, language_note: bool = True) -> Path:
 
 
 def build_fast_translators(artifacts: Path) -> None:
-    """The `tiny` Marian translators, trained only a few steps: enough to run the pipeline, quick to build."""
-    from adventure.tiny_marian import build_tiny_marian, tiny_marian_dir
-
-    for direction in ("ru-en", "en-ru"):
-        if not (tiny_marian_dir(artifacts, direction) / "config.json").is_file():
-            build_tiny_marian(direction, tiny_marian_dir(artifacts, direction), steps=8, replace=False)
+    """The `tiny` Marian translators of the test suite (built once per session, then copied)."""
+    install_tiny_marians(artifacts)
 
 
 def run_eval(artifacts: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -43,12 +43,12 @@ def test_a_broken_tree_file_is_listed_and_the_rest_imported(real_trees_dir, tmp_
 
 
 @pytest.mark.slow
-def test_translate_the_real_trees_with_the_tiny_marian(real_trees_dir, session_artifacts, tmp_path):
+def test_translate_the_real_trees_with_the_tiny_marian(real_trees_dir, tiny_marian_artifacts, tmp_path):
     out = tmp_path / "out"
-    overrides = [f"paths.artifacts={session_artifacts}", "source=trees", f"source.path={real_trees_dir}",
+    overrides = [f"paths.artifacts={tiny_marian_artifacts}", "source=trees", f"source.path={real_trees_dir}",
                  "translator=opus_mt", "translator.model=tiny", "translator.batch_size=32", f"out_dir={out}"]
     stats = run(scraping_cfg(*overrides))
-    assert stats["translator"]["translated"] > 100 and stats["translator"]["cached"] == 0
+    assert stats["translator"]["translated"] > 100  # (a text met again in the same run is served by the cache)
     assert stats["translator"]["model"].startswith("tiny-opus-mt-en-ru@")
     for name, nodes in REAL_TREE_NODE_COUNTS.items():
         english, russian = load_tree(real_trees_dir / name), load_tree(out / "trees" / name)

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from adventure.text import normalize_action, normalize_result, normalize_text
-from adventure.tiny_marian import build_tiny_marian, tiny_marian_dir
 from serving.app import create_app
+from tests.conftest import install_tiny_marians
 from serving.config import compose_serving_config
 from serving.service import build_service
 
@@ -17,9 +17,7 @@ from serving.service import build_service
 @pytest.fixture(scope="module")
 def english_app(tiny_untrained_dir, tmp_path_factory):
     artifacts = tmp_path_factory.mktemp("serving-en")
-    for direction in ("ru-en", "en-ru"):  # a few steps are enough: the test checks the plumbing, not quality
-        build_tiny_marian(direction, tiny_marian_dir(artifacts, direction), steps=4, d_model=32, ffn_dim=64,
-                          layers=1, heads=2, vocab_size=300, max_positions=64)
+    install_tiny_marians(artifacts)
     cfg = compose_serving_config([f"model={tiny_untrained_dir}", "language=en", f"paths.artifacts={artifacts}",
                                   "translation.ru_en=tiny", "translation.en_ru=tiny", "translation.num_beams=1",
                                   "generation.max_new_tokens=8"])

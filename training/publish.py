@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from adventure.model_language import write_language_note
+
 log = logging.getLogger(__name__)
 
 METRICS_NAME = "training_metrics.json"
@@ -108,6 +110,7 @@ def publish(trainer, out_dir: Path, metrics: dict, cfg: dict, data_info: dict) -
     (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; training_config.yaml says it all
     (staging / METRICS_NAME).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", "utf-8")
     (staging / CARD_NAME).write_text(model_card(cfg, metrics, data_info), "utf-8")
+    write_language_note(staging, cfg["model"]["language"], trained_by="gamio training")
     (staging / CONFIG_NAME).write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), "utf-8")
     old = out_dir.parent / f".{out_dir.name}.old"
     shutil.rmtree(old, ignore_errors=True)
