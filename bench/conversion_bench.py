@@ -13,13 +13,15 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.results import record_section  # noqa: E402
 
 import numpy as np
 
@@ -145,17 +147,7 @@ def render(shape, hp, size, largest, goal, rows) -> str:
 
 
 def record(table: str) -> None:
-    """Replace (or append) only the `## Conversion` section of bench/RESULTS.md; other sections are not touched."""
-    path = REPO / "bench" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    section = (f"## Conversion\n\n`python bench/conversion_bench.py --record` "
-               f"({time.strftime('%Y-%m-%d')}).\n\n{table}\n")
-    pattern = re.compile(r"^## Conversion\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    record_section("Conversion", f"`python bench/conversion_bench.py --record` ({time.strftime('%Y-%m-%d')}).\n\n{table}")
 
 
 if __name__ == "__main__":

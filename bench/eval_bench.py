@@ -19,13 +19,15 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.results import record_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_SECONDS = 120.0
@@ -88,16 +90,7 @@ def render(setup: dict, floor: float, baseline: float, full: float, report: dict
 
 
 def record(text: str) -> None:
-    """Replace (or append) only the `## Eval` section of bench/RESULTS.md."""
-    path = ROOT / "bench" / "RESULTS.md"
-    current = path.read_text("utf-8") if path.exists() else "# Benchmark results\n"
-    section = "## Eval\n\n" + text.strip() + "\n"
-    pattern = re.compile(r"^## Eval\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        current = pattern.sub(lambda _: section + "\n", current, count=1).rstrip("\n") + "\n"
-    else:
-        current = current.rstrip("\n") + "\n\n" + section
-    path.write_text(current, "utf-8")
+    record_section("Eval", text)
 
 
 def main() -> None:

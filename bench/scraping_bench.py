@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
-import re
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.results import record_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -109,19 +111,14 @@ def table(crawl: dict, naive: dict, tr: dict | None) -> tuple[str, list[str]]:
 
 
 def record(rows: list[str], sentences: int) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    section = "\n".join([
-        "## Scraping", "",
+    body = "\n".join([
         f"`python bench/scraping_bench.py --record` ({date.today().isoformat()}). Machine: 2-core CPU container "
         f"(shared with other jobs while measured), CPython {platform.python_version()}. Crawl: tests/cys_test_site.py "
         f"on 127.0.0.1, delay 0, empty cache. "
         + (f"Translation: {sentences} English sentences of the embedded parallel set, tiny Marian en-ru "
            "(num_beams 4), CPU." if sentences else "Translation not measured in this run (see the notes below)."),
         "", *rows, ""])
-    pattern = re.compile(r"^## Scraping\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    record_section("Scraping", body)
 
 
 def main() -> None:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
-import statistics
 import tempfile
 import threading
 import time
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.results import record_section  # noqa: E402
 
 from serving.client import Player
 from serving.launch import ServerProcess
@@ -127,15 +130,8 @@ def table(name: str, max_new_tokens: int, turns: int, results: dict) -> str:
 
 
 def record(section: str) -> None:
-    """Replace (or append) only the `## Serving` section of bench/RESULTS.md, re-read right before writing."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find("\n## Serving\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + "\n" + (text[end:] if end >= 0 else "")
-    RESULTS.write_text(text, encoding="utf-8")
+    title, _, body = section.partition("\n")
+    record_section(title.removeprefix("## ").strip(), body)
 
 
 def main() -> None:

@@ -21,13 +21,15 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.results import record_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -125,16 +127,7 @@ def table(rows: list[dict]) -> str:
 
 
 def record(text: str) -> None:
-    """Replace (or append) only the `## Training` section of bench/RESULTS.md."""
-    path = ROOT / "bench" / "RESULTS.md"
-    current = path.read_text("utf-8") if path.exists() else "# Benchmark results\n"
-    section = "## Training\n\n" + text.strip() + "\n"
-    pattern = re.compile(r"^## Training\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        current = pattern.sub(lambda _: section + "\n", current, count=1).rstrip("\n") + "\n"
-    else:
-        current = current.rstrip("\n") + "\n\n" + section
-    path.write_text(current, "utf-8")
+    record_section("Training", text)
 
 
 def main() -> None:

@@ -10,20 +10,13 @@
 
 A model's language decides how it is fed: a Russian model reads the Russian prompt directly; an English one is
 wrapped like the seed's GPT2-XL (prompt translated ru->en by `translator_in`, reply en->ru by `translator_out`)
-and its likelihood is measured on the English side, so it is marked not comparable. The language is, first match:
-  1. `language:` in the config entry;
-  2. `gamio.json` in the model folder: {"language": "en"} (what a stage writes to state it explicitly);
-  3. model-card metadata: a `language:` field in the YAML front matter of README.md or MODEL_CARD.md
-     (the Hugging Face convention; a list counts as Russian if it names ru);
-  4. the tokenizer itself: a tokenizer built for Russian spends well under one token per Cyrillic letter, an
-     English byte-level BPE (GPT-2, the converted gamegpt_xl) spends about one or more. A fixed Russian probe text
-     with fewer than RU_CHARS_PER_TOKEN characters per token means English.
+and its likelihood is measured on the English side, so it is marked not comparable. The language is the config
+entry's `language:`, else what adventure.model_language.detect_language finds (gamio.json, model card, tokenizer).
 """
 from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
