@@ -58,3 +58,16 @@ def test_special_tokens_typed_by_a_player_are_plain_text(tokenizer):
 def test_impossible_budget_is_a_clear_error(tokenizer):
     with pytest.raises(GamioError, match="leaves no room"):
         build_prompt(tokenizer, "w", [], "a", context_length=55, max_new_tokens=55)
+
+
+@pytest.mark.parametrize("corpus", ["sample", "real"])
+def test_every_corpus_prompt_fits_a_small_context(tokenizer, corpus, real_trees_dir):
+    from adventure.paths import SAMPLE_STORIES_DIR
+    from adventure.story_format import samples_from_trees
+    from adventure.trees import load_trees
+
+    trees = load_trees(SAMPLE_STORIES_DIR if corpus == "sample" else real_trees_dir)
+    for s in samples_from_trees(trees):
+        p = build_prompt(tokenizer, s.world, list(s.history), s.action, context_length=256, max_new_tokens=55)
+        assert len(p.input_ids) <= 256 - 55
+        assert p.text.endswith(f"\n> {s.action}\n") or p.action_cut_chars > 0

@@ -23,3 +23,16 @@ def test_unfinished_text_is_kept_when_nothing_would_remain():
 def test_closing_quotes_end_a_sentence_and_special_tokens_go():
     c = clean_generation("  «Стой!» — сказал он. «Кто идёт?»<|endoftext|>мусор")
     assert c.text == "«Стой!» — сказал он. «Кто идёт?» мусор".rsplit(" ", 1)[0]
+
+
+def test_cleanup_of_real_page_texts_keeps_story_and_cuts_invented_actions(real_trees_dir):
+    from adventure.paths import SAMPLE_STORIES_DIR
+    from adventure.story_format import samples_from_trees
+    from adventure.trees import load_trees
+
+    for folder in (SAMPLE_STORIES_DIR, real_trees_dir):
+        for s in samples_from_trees(load_trees(folder)):
+            clean = clean_generation(s.target + "\n> Invented action\nmore")
+            assert clean.cut_action and ">" not in clean.text.split("\n")[-1][:1]
+            assert clean.text and s.target.startswith(clean.text[:20])
+            assert clean_generation(clean.text).text == clean.text  # idempotent
