@@ -94,11 +94,11 @@ def run_players(url: str, players: int, turns: int) -> dict:
             "p95": percentile(latencies, 0.95)}
 
 
-def bench_model(name: str, spec: str, artifacts: Path, max_new_tokens: int, turns: int) -> dict:
+def bench_model(name: str, spec: str, artifacts: Path, max_new_tokens: int, turns: int, threads: int = THREADS) -> dict:
     results = {}
     for max_batch in BATCHES:
         overrides = [f"model={spec}", f"paths.artifacts={artifacts}", "port=0", f"queue.max_batch={max_batch}",
-                     f"generation.max_new_tokens={max_new_tokens}", f"torch_threads={THREADS}", f"db={artifacts}/serving/bench-{name}-{max_batch}.sqlite"]
+                     f"generation.max_new_tokens={max_new_tokens}", f"torch_threads={threads}", f"db={artifacts}/serving/bench-{name}-{max_batch}.sqlite"]
         server = ServerProcess(overrides, log_path=artifacts / f"server-{name}-{max_batch}.log", timeout_s=900)
         try:
             run_players(server.url, 1, 1)  # warm-up: first-call overheads are not what is measured
@@ -138,6 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the tiny model only, fewer turns")
     parser.add_argument("--record", action="store_true", help="write the `## Serving` section of bench/RESULTS.md")
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch threads of the server (default 1)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -154,14 +155,15 @@ def main() -> None:
             cases.append(("ruGPT3-small-shaped random GPT-2 (12x768, 125M)", str(small), 20, 2))
         for name, spec, max_new_tokens, turns in cases:
             tables.append(table(name, max_new_tokens, turns, bench_model(name.split()[0], spec, artifacts,
-                                                                           max_new_tokens, turns)))
+                                                                           max_new_tokens, turns, args.threads)))
     minutes = (time.perf_counter() - started) / 60
+    title = "Serving" if not args.quick else f"Serving (quick: tiny model only, torch_threads={args.threads})"
     section = "\n\n".join(
-        ["## Serving", f"`python bench/serving_bench.py --record` on a 2-core CPU container (shared with other jobs, so "
+        [f"## {title}", f"`python bench/serving_bench.py {'--quick ' if args.quick else ''}--threads {args.threads} --record` on a 2-core CPU container (shared with other jobs, so "
          f"absolute numbers are noisy; both queues of a model are measured in the same run), {platform.python_version()}, "
          f"total {minutes:.1f} min. Players play closed-loop (next turn after the last result); latency is "
          f"submit -> result via long-poll; the server is `python -m serving` in a subprocess (waitress), "
-         f"torch_threads={THREADS}."] + tables)
+         f"torch_threads={args.threads}."] + tables)
     print(section)
     if args.record:
         record(section)
