@@ -30,7 +30,6 @@ from cys_test_site import CysTestSite  # noqa: E402
 from scraping.crawler import CrawlSettings, ViewerSession, crawl_stories  # noqa: E402
 from scraping.http_client import HttpClient  # noqa: E402
 from scraping.page_cache import PageCache  # noqa: E402
-from scraping.translate import PersistentCache  # noqa: E402
 
 STORIES = ["1", "2", "3"]
 
@@ -72,12 +71,12 @@ def bench_translation(artifacts: Path, count: int) -> dict:
     results["one_s"] = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as tmp, SQLiteTranslationCache(Path(tmp) / "cache.sqlite") as cache:
-        batched = Translator("tiny", "en-ru", artifacts, batch_size=32, cache=PersistentCache(cache),
+        batched = Translator("tiny", "en-ru", artifacts, batch_size=32, cache=cache,
                              show_progress=False)
         started = time.perf_counter()
         first = batched.translate(sentences)
         results["batched_s"] = time.perf_counter() - started
-        rerun = Translator("tiny", "en-ru", artifacts, batch_size=32, cache=PersistentCache(cache),
+        rerun = Translator("tiny", "en-ru", artifacts, batch_size=32, cache=cache,
                            show_progress=False)
         started = time.perf_counter()
         second = rerun.translate(sentences)
