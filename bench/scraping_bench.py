@@ -126,10 +126,16 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=96)
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--no-translation", action="store_true", help="crawl part only (no tiny Marian needed)")
+    parser.add_argument("--marian-steps", type=int, default=None,
+                        help="train the tiny Marian this many steps (default: the full default build)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     crawl, naive = bench_crawl(naive=False), bench_crawl(naive=True)
+    if args.marian_steps and not args.no_translation:
+        from adventure.tiny_marian import ensure_tiny_marian
+
+        ensure_tiny_marian(args.artifacts, "en-ru", steps=args.marian_steps)
     translation = None if args.no_translation else bench_translation(args.artifacts, args.sentences)
     text, rows = table(crawl, naive, translation)
     print(text)

@@ -159,7 +159,7 @@ def main() -> None:
     minutes = (time.perf_counter() - started) / 60
     title = "Serving" if not args.quick else f"Serving (quick: tiny model only, torch_threads={args.threads})"
     section = "\n\n".join(
-        [f"## {title}", f"`python bench/serving_bench.py {'--quick ' if args.quick else ''}--threads {args.threads} --record` on a 2-core CPU container (shared with other jobs, so "
+        [f"## {title}", f"`python bench/serving_bench.py {'--quick ' if args.quick else ''}--threads {args.threads} --record` on a 2-core CPU container (noisy when shared with other jobs; "
          f"absolute numbers are noisy; both queues of a model are measured in the same run), {platform.python_version()}, "
          f"total {minutes:.1f} min. Players play closed-loop (next turn after the last result); latency is "
          f"submit -> result via long-poll; the server is `python -m serving` in a subprocess (waitress), "
