@@ -41,6 +41,12 @@ def build_key(name: str, files: Iterable[Path], code: Iterable[object], args: di
     digest.update(repr(sorted(args.items())).encode())
     for module in (torch, transformers, tokenizers, sentencepiece):
         digest.update(f"{module.__name__}={module.__version__}".encode())
+    try:  # MarianTokenizer normalises punctuation only when sacremoses is installed
+        from importlib.metadata import version
+
+        digest.update(f"sacremoses={version('sacremoses')}".encode())
+    except Exception:  # noqa: BLE001 - absent: part of the key too
+        digest.update(b"sacremoses=absent")
     return digest.hexdigest()[:20]
 
 
