@@ -73,11 +73,26 @@ def resolve_model_spec(spec: str, artifacts: Path) -> ModelSource:
     return ModelSource(spec, "hub", spec)
 
 
-def _not_available(hub_id: str, exc: Exception, option: str) -> ModelNotAvailable:
+def model_not_available(hub_id: str, exc: Exception, hint: str) -> ModelNotAvailable:
+    """The one message for a hub id that is neither cached nor downloadable; `hint` names the local-folder option."""
     return ModelNotAvailable(
         f"model {hub_id!r} is not in the local Hugging Face cache and could not be downloaded "
-        f"({type(exc).__name__}). On a machine with internet run `hf download {hub_id}`, or pass a local "
-        f"folder instead: {option}=/path/to/{hub_id.split('/')[-1]}")
+        f"({type(exc).__name__}). On a machine with internet run `hf download {hub_id} --local-dir <folder>`, "
+        f"then pass the folder instead: {hint}")
+
+
+def _folder_hint(option: str, hub_id: str) -> str:
+    return f"{option}=/path/to/{hub_id.split('/')[-1]}"
+
+
+def check_hub_available(hub_id: str, hint: str) -> None:
+    """Fetch only the config of a hub id (from the cache when offline): a missing model fails now, not mid-run."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(hub_id)
+    except (OSError, ValueError) as exc:
+        raise model_not_available(hub_id, exc, hint) from None
 
 
 def load_tokenizer(source: ModelSource, option: str = "model"):
@@ -87,7 +102,7 @@ def load_tokenizer(source: ModelSource, option: str = "model"):
         tokenizer = AutoTokenizer.from_pretrained(source.location)
     except OSError as exc:
         if source.kind == "hub":
-            raise _not_available(source.location, exc, option) from None
+            raise model_not_available(source.location, exc, _folder_hint(option, source.location)) from None
         raise GamioError(f"cannot load the tokenizer from {source.location}: {exc}") from None
     if tokenizer.pad_token is None:  # GPT-2 family: pad with EOS, never a new token the model never saw
         tokenizer.pad_token = tokenizer.eos_token
@@ -104,7 +119,7 @@ def load_causal_lm(spec: str, artifacts: Path, *, device: str = "cpu", dtype=Non
         model = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype)
     except OSError as exc:
         if source.kind == "hub":
-            raise _not_available(source.location, exc, option) from None
+            raise model_not_available(source.location, exc, _folder_hint(option, source.location)) from None
         raise GamioError(f"cannot load the model from {source.location}: {exc}") from None
     model.to(device).eval()
     return model, tokenizer, source

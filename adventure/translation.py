@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Callable, Protocol
 
-from adventure.errors import GamioError, ModelNotAvailable
+from adventure.errors import GamioError
+from adventure.models import model_not_available
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +169,7 @@ def load_translation_model(ref: str | Path, is_local: bool):
         except (OSError, ValueError) as exc:
             if is_local:
                 raise GamioError(f"cannot load the translation model in {ref}: {exc}") from exc
-            raise ModelNotAvailable(
-                f"translation model {ref!r} is not in the local Hugging Face cache and cannot be downloaded "
-                f"(offline or unknown id: {type(exc).__name__}). Download it where there is internet "
-                f"(e.g. `hf download {ref} --local-dir <folder>`) and pass the folder: "
-                f"translator.model=/path/to/folder") from exc
+            raise model_not_available(str(ref), exc, "translator.model=/path/to/folder") from exc
     return tokenizer, model
 
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from adventure.errors import GamioError
 from adventure.model_language import LANGUAGES, detect_language
-from adventure.models import TINY, TINY_UNTRAINED, ModelSource, models_dir, resolve_model_spec
+from adventure.models import (TINY, TINY_UNTRAINED, ModelSource, check_hub_available, models_dir,
+                              resolve_model_spec)
 
 log = logging.getLogger(__name__)
 
@@ -110,19 +111,8 @@ def _resolve_source(name: str, spec: str, artifacts: Path) -> ModelSource:
     except GamioError as exc:
         raise GamioError(f"model {name!r}: {exc}") from None
     if source.kind == "hub":
-        check_hub_available(spec, option=f"the spec of model {name!r}")
+        check_hub_available(spec, hint=f"the spec of model {name!r}")
     return source
-
-
-def check_hub_available(hub_id: str, option: str) -> None:
-    """Fetch only the config of a hub id (from the cache when offline): a missing model fails now, not mid-run."""
-    from transformers import AutoConfig
-
-    try:
-        AutoConfig.from_pretrained(hub_id)
-    except (OSError, ValueError) as exc:
-        raise GamioError(f"{hub_id!r} is not in the local Hugging Face cache and could not be downloaded "
-                         f"({type(exc).__name__}); pass a local folder as {option} instead") from None
 
 
 def resolve_models(models_cfg: Any, artifacts: Path, translators: dict[str, str | None]) -> list[EvalModel]:
@@ -187,4 +177,4 @@ def check_translators(models: list[EvalModel], artifacts: Path) -> None:
             raise GamioError(f"translator {spec!r} ({direction}): {exc}") from None
         if not is_local:
             key = "ru_en" if direction == "ru-en" else "en_ru"
-            check_hub_available(str(ref), option=f"translators.{key}=/path/to/folder (or translators.{key}=tiny)")
+            check_hub_available(str(ref), hint=f"translators.{key}=/path/to/folder (or translators.{key}=tiny)")
