@@ -1,7 +1,7 @@
-"""Generation settings: one dataclass, loaded from `configs/generation/<name>.yaml`, used by every stage.
+"""Generation settings: one dataclass, the schema of `configs/generation/<name>.yaml`, used by every stage.
 
-The seed's values (`gamio`) are the defaults so that a model card, an eval report and the game server all
-speak of the same decoding procedure.
+The presets (`gamio`, the seed's settings; `greedy`) are the YAML files; this class says what each key means and
+what values it takes, so a model card, an eval report and the game server all speak of the same decoding.
 """
 from __future__ import annotations
 
@@ -10,53 +10,46 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
+from omegaconf import OmegaConf
 
+from adventure.config import ConfigError, check_config, setting
 from adventure.paths import CONFIGS_DIR
 
+PRESETS_DIR = CONFIGS_DIR / "generation"
 
-@dataclass(frozen=True)
+
+@dataclass
 class GenerationSettings:
-    name: str = "gamio"
-    max_new_tokens: int = 55
-    do_sample: bool = True
-    temperature: float = 0.9
-    top_k: int = 50
-    top_p: float = 0.95
-    num_beams: int = 2
-    repetition_penalty: float = 5.0
+    name: str = setting(help="the preset's name (its file name in configs/generation/)")
+    max_new_tokens: int = setting(ge=1, help="tokens generated per turn (the seed: 55)")
+    do_sample: bool = setting(help="sample (true) or search greedily / by beams (false)")
+    temperature: float = setting(gt=0, help="softmax temperature when sampling")
+    top_k: int = setting(ge=0, help="sample among the k most likely tokens (0: no limit)")
+    top_p: float = setting(gt=0, le=1, help="nucleus sampling mass")
+    num_beams: int = setting(ge=1, help="beams; > 1 with do_sample is beam sampling (the seed: 2)")
+    repetition_penalty: float = setting(gt=0, help="> 1 discourages repeating tokens (the seed: 5.0)")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "GenerationSettings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown generation setting(s) {unknown}; known: {sorted(known)}")
-        settings = cls(**dict(values))
-        settings.validate()
-        return settings
+        """Settings from plain data (a YAML file, a config node), checked; unknown or bad keys are named."""
+        try:
+            node = OmegaConf.merge(OmegaConf.structured(cls), dict(values))
+        except Exception as exc:  # noqa: BLE001 - OmegaConf's validation errors
+            from adventure.config import describe_config_error
+
+            raise ConfigError(f"generation settings: {describe_config_error(exc)}") from None
+        check_config(node, cls, "generation.")
+        return OmegaConf.to_object(node)  # type: ignore[return-value]
 
     @classmethod
     def load(cls, name: str = "gamio") -> "GenerationSettings":
-        """Load a preset by name (configs/generation/<name>.yaml) or from a YAML file path."""
+        """A preset by name (configs/generation/<name>.yaml) or a YAML file path."""
         path = Path(name)
         if not path.suffix:
-            path = CONFIGS_DIR / "generation" / f"{name}.yaml"
+            path = PRESETS_DIR / f"{name}.yaml"
         if not path.is_file():
-            choices = sorted(p.stem for p in (CONFIGS_DIR / "generation").glob("*.yaml"))
-            raise FileNotFoundError(f"no generation preset {name!r}; choices: {choices}")
-        with open(path, encoding="utf-8") as fh:
-            return cls.from_mapping(yaml.safe_load(fh) or {})
-
-    def validate(self) -> None:
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.num_beams < 1:
-            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
-        if self.do_sample and self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0 when sampling, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise ConfigError(f"no generation preset {name!r}; choices: {preset_names()}")
+        return cls.from_mapping(OmegaConf.to_container(OmegaConf.load(path)))
 
     def generate_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `model.generate` (the name is not a transformers setting)."""
@@ -74,3 +67,7 @@ class GenerationSettings:
             pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
             extra = {"eos_token_id": eos, "pad_token_id": pad, "bos_token_id": tokenizer.bos_token_id}
         return GenerationConfig(**self.generate_kwargs(), **extra)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))

@@ -1,15 +1,9 @@
 """`python -m conversion checkpoint_dir=<dir> out_dir=<dir> [dtype=float16|float32] [verify=true|false]`."""
-import hydra
-
-from adventure.cli import run_stage
-from adventure.paths import CONFIGS_DIR
+from adventure.cli import stage_main
+from conversion.config import ConversionConfig
 from conversion.convert import convert
 
-
-@hydra.main(version_base="1.3", config_path=str(CONFIGS_DIR), config_name="conversion")
-def main(cfg) -> None:
-    run_stage(convert, cfg)
-
+main = stage_main("conversion", ConversionConfig, convert)
 
 if __name__ == "__main__":
     main()

@@ -47,8 +47,8 @@ def convert(cfg) -> ConversionResult:
                          "`<prefix>.data-*`, hparams.json, encoder.json, vocab.bpe")
     return convert_checkpoint(
         Path(str(cfg.checkpoint_dir)), Path(str(cfg.out_dir)), dtype=str(cfg.dtype), verify=bool(cfg.verify),
-        prompts=list(cfg.get("verify_prompts") or DEFAULT_PROMPTS), max_shard_size=cfg.get("max_shard_size", "5GB"),
-        overwrite=bool(cfg.get("overwrite", False)), generation=str(cfg.get("generation", "gamio")))
+        prompts=list(cfg.verify_prompts), max_shard_size=str(cfg.max_shard_size), overwrite=bool(cfg.overwrite),
+        generation=str(cfg.generation))
 
 
 def convert_checkpoint(checkpoint_dir: Path, out_dir: Path, *, dtype: str = "float16", verify: bool = True,

@@ -1,15 +1,9 @@
 """`python -m scraping [source=sample|cys|snapshot|trees] [translator=none|opus_mt] [out_dir=<dir>]`."""
-import hydra
-
-from adventure.cli import run_stage
-from adventure.paths import CONFIGS_DIR
+from adventure.cli import stage_main
+from scraping.config import ScrapingConfig
 from scraping.stage import run
 
-
-@hydra.main(version_base="1.3", config_path=str(CONFIGS_DIR), config_name="scraping")
-def main(cfg) -> None:
-    run_stage(run, cfg)
-
+main = stage_main("scraping", ScrapingConfig, run)
 
 if __name__ == "__main__":
     main()

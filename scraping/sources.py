@@ -19,8 +19,6 @@ from adventure.trees import StoryTree, tree_from_dict
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("sample", "cys", "snapshot", "trees")
-
 
 @dataclass
 class Story:
@@ -36,14 +34,12 @@ class Loaded:
 
 
 def load_source(source: DictConfig) -> Loaded:
-    name = source.get("name")
-    if name not in SOURCES:
-        raise GamioError(f"unknown source {name!r}; choose one of {list(SOURCES)} (e.g. source=cys)")
+    name = source.name
     if name in ("sample", "trees"):
-        folder = SAMPLE_STORIES_DIR if name == "sample" else source.get("path")
+        folder = SAMPLE_STORIES_DIR if name == "sample" else source.path
         if not folder:
             raise GamioError("source=trees needs source.path=<folder of AI Dungeon tree JSON files>")
-        return load_tree_folder(Path(str(folder)), source.get("language"))
+        return load_tree_folder(Path(str(folder)), source.language)
     return _crawled(name, source)
 
 
@@ -72,7 +68,7 @@ def load_tree_folder(folder: Path, default_language: str | None) -> Loaded:
 
 
 def _story_ids(source: DictConfig) -> list[str]:
-    ids = source.get("story_ids")
+    ids = source.story_ids
     if ids is None:
         return []
     ids = OmegaConf.to_container(ids) if OmegaConf.is_config(ids) else ids
@@ -87,17 +83,13 @@ def _story_ids(source: DictConfig) -> list[str]:
 
 def _crawled(name: str, source: DictConfig) -> Loaded:
     from scraping.crawler import CrawlSettings, crawl_stories
-    from scraping.site_protocol import DEFAULT_ENDING_LINKS
-
-    settings = CrawlSettings(
-        base_url=str(source.get("base_url") or "https://chooseyourstory.com"),
-        ending_links=tuple(source.get("ending_links") or DEFAULT_ENDING_LINKS),
-        max_pages=int(source.get("max_pages") or 2000), max_depth=int(source.get("max_depth") or 100),
-        language=str(source.get("language") or "en"))
+    settings = CrawlSettings(base_url=str(source.base_url), ending_links=tuple(source.ending_links),
+                             max_pages=int(source.max_pages), max_depth=int(source.max_depth),
+                             language=str(source.language))
     if name == "snapshot":
         from scraping.snapshot import read_snapshot
 
-        if not source.get("path"):
+        if not source.path:
             raise GamioError("source=snapshot needs source.path=<page cache folder>")
         crawls = read_snapshot(Path(str(source.path)), settings, _story_ids(source) or None)
     else:

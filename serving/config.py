@@ -1,30 +1,80 @@
-"""The serving config: Hydra overrides as the issue's CLI contract writes them, and composition outside
-`python -m serving` (the WSGI entry point, tests, the benchmark).
+"""The serving config: every key, its default and its meaning (configs/serving.yaml lists only the groups).
 
-The contract says `python -m serving model=<tiny|best|dir|hub id>`, but `configs/model/` is a config group
-(training's model recipes), and Hydra reads any `model=...` override as a choice in that group ("Could not
-override 'model'"). So the spec lives in the plain key `model_spec`, and a bare `model=X` argument is rewritten
-to `model_spec=X` before Hydra parses the command line.
+    python -m serving model=<tiny|best|folder|hub id> host=127.0.0.1 port=5000 [paths.artifacts=<dir>]
 """
 from __future__ import annotations
 
-from typing import Sequence
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
-from omegaconf import DictConfig
+from omegaconf import MISSING, DictConfig
 
-from adventure.paths import CONFIGS_DIR
+from adventure.config import PathsConfig, TranslationConfig, compose, setting
+from adventure.generation import GenerationSettings
 
-MODEL_KEY = "model_spec"
+DEFAULT_WORLD = ("Вы стоите на опушке старого леса. Позади догорает деревня, впереди темнеет тропа, а в кармане у "
+                 "вас лишь медный ключ и письмо без подписи.")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
 
 
-def contract_overrides(args: Sequence[str]) -> list[str]:
-    """`model=X` -> `model_spec=X`; every other argument unchanged."""
-    return [f"{MODEL_KEY}={arg[len('model='):]}" if arg.startswith("model=") else arg for arg in args]
+def host_problem(host: str) -> str | None:
+    """An IP address, or a host name that is not all digits and dots (999.1.1.1 is a broken address, not a name)."""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if re.fullmatch(r"[\d.]+", host) or not _HOSTNAME.match(host):
+        return "is neither an IP address nor a host name"
+    return None
+
+
+def db_problem(path: str) -> str | None:
+    return "is a folder; give the SQLite file to use" if Path(path).expanduser().is_dir() else None
+
+
+@dataclass
+class QueueConfig:
+    max_size: int = setting(64, ge=1, help="accepted jobs waiting for the worker; beyond it POST gets 429 + Retry-After")
+    max_batch: int = setting(8, ge=1, help="jobs generated together in one batch; 1 = the seed's sequential queue")
+
+
+@dataclass
+class LimitsConfig:
+    max_action_chars: int = setting(500, ge=1, help="longer actions get 413")
+    max_world_chars: int = setting(4000, ge=1, help="longer worlds get 413 (the prompt budget would cut them)")
+    max_body_bytes: int = setting(65536, ge=1024, help="larger request bodies get 413")
+    max_wait_s: float = setting(30.0, ge=0, help="cap of GET /api/jobs/<id>?wait=")
+
+
+@dataclass
+class ServingConfig:
+    paths: PathsConfig = MISSING
+    generation: GenerationSettings = MISSING
+    translation: TranslationConfig = MISSING  # English models: ru->en in, en->ru out
+    engine: Any = MISSING  # configs/engine/<name>.yaml
+    model: str = setting("tiny", help="tiny | tiny-untrained | best (the newest eval report's recommendation) | "
+                                      "a model folder | a hub id")
+    language: str = setting("auto", choices=("auto", "ru", "en"),
+                            help="ru: the model writes Russian; en: it is wrapped in translation; auto: the eval "
+                                 "report's language for model=best, else what the folder says (gamio.json, card, "
+                                 "tokenizer)")
+    host: str = setting("127.0.0.1", check=host_problem)
+    port: int = setting(5000, ge=0, le=65535, help="0: any free port (the log says which)")
+    server: str = setting("waitress", choices=("waitress", "flask"), help="flask: Flask's development server")
+    threads: int = setting(64, ge=1, help="waitress request threads: every long-poll holds one for up to 30 s")
+    seed: Optional[int] = setting(0, help="generation seed of the first batch; batch i uses seed + i (null: unseeded)")
+    history_turns: int = setting(10, ge=0, help="the seed fed the model the player's last 10 actions")
+    default_world: str = setting(DEFAULT_WORLD, help="the world of a game created without one")
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    db: str = setting("${paths.artifacts}/serving/gamio.sqlite", check=db_problem,
+                      help="games, turns and jobs (SQLite, WAL)")
 
 
 def compose_serving_config(overrides: Sequence[str] = ()) -> DictConfig:
-    """configs/serving.yaml with command-line style overrides (e.g. ["model=tiny", "port=8000"])."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONFIGS_DIR), version_base="1.3"):
-        return compose(config_name="serving", overrides=contract_overrides(overrides))
+    """configs/serving.yaml with command-line style overrides (e.g. ["model=tiny", "port=8000"]), checked."""
+    return compose("serving", overrides, ServingConfig)

@@ -17,13 +17,9 @@ from adventure.models import context_length, load_causal_lm
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("scratch", "hub", "local")
-
 
 def check_block_size(model_cfg, block_size: int) -> None:
     """Fail before any download or training when the block cannot fit the model's context."""
-    if block_size < 2:
-        raise GamioError(f"train.block_size={block_size} is too small (at least 2 tokens)")
     if block_size > int(model_cfg.context_length):
         raise GamioError(f"train.block_size={block_size} exceeds the context of model {model_cfg.name!r} "
                          f"({model_cfg.context_length} tokens): use train.block_size<={model_cfg.context_length}")
@@ -31,16 +27,13 @@ def check_block_size(model_cfg, block_size: int) -> None:
 
 def model_spec(model_cfg) -> str:
     """What adventure.models should load: the local override first, then the hub id."""
-    source = model_cfg.source
-    if source not in SOURCES:
-        raise GamioError(f"model.source={source!r} is not one of {list(SOURCES)}")
     if model_cfg.path:
         path = Path(str(model_cfg.path)).expanduser()
         if not (path / "config.json").is_file():
-            hint = model_cfg.get("missing_hint") or "pass model.path=<a Hugging Face model folder>"
+            hint = model_cfg.missing_hint or "pass model.path=<a Hugging Face model folder>"
             raise GamioError(f"model {model_cfg.name!r}: no Hugging Face model folder at {path}; {hint}")
         return str(path.resolve())
-    if source == "local":
+    if model_cfg.source == "local":
         raise GamioError(f"model {model_cfg.name!r} needs model.path=<a Hugging Face model folder>")
     if not model_cfg.hub_id:
         raise GamioError(f"model {model_cfg.name!r} has neither model.path nor model.hub_id")

@@ -12,13 +12,15 @@ import shutil
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from adventure.cli import resolved_config
 from adventure.errors import GamioError
 from adventure.generation import GenerationSettings
 from adventure.paths import artifacts_dir
 from training.arguments import training_arguments
 from training.callbacks import EvalLogCallback, RankReportCallback
-from training.data import LOSS_MODES, data_collator, load_story_dataset, prepare_split
+from training.data import data_collator, load_story_dataset, prepare_split
 from training.model_setup import check_block_size, load_starting_point, model_spec
 from training.publish import collect_metrics, publish
 
@@ -70,12 +72,10 @@ def train(cfg) -> dict | None:
 
     artifacts = artifacts_dir(cfg)
     t, model_cfg = cfg.train, cfg.model
-    if cfg.loss_on not in LOSS_MODES:
-        raise GamioError(f"loss_on={cfg.loss_on!r} is not one of {list(LOSS_MODES)}")
     check_block_size(model_cfg, int(t.block_size))
     if model_cfg.source != "scratch":
         model_spec(model_cfg)  # a missing local folder is named now, not after the data is tokenized
-    settings = GenerationSettings.load(str(cfg.generation))
+    settings = GenerationSettings.from_mapping(OmegaConf.to_container(cfg.generation, resolve=True))
     data = load_story_dataset(Path(str(cfg.dataset_dir)))
     run_dir, out_dir = Path(str(cfg.run_dir)).resolve(), Path(str(cfg.out_dir)).resolve()
 

@@ -1,0 +1,182 @@
+"""The config layer: typed schemas (dataclasses in Hydra's ConfigStore), range checks, and one-line errors.
+
+Every stage's YAML in `configs/` holds only its defaults list and comments; each key, its default and its meaning
+are written once, in a dataclass (this file for the shared groups, `<stage>/config.py` for a stage). Hydra merges
+the YAML group options and the command line onto that schema, so a wrong type (`port=abc`) or an unknown key
+(`queue.max_bacth=8`) fails at start. Ranges and choices that a type cannot say (`port=99999`, `threads=0`) are
+written next to the field with `setting(..., ge=1)` and checked by `check_config` right after composition. Either
+way the user reads one `error: <key>=<value>: <reason>` line and the process exits with status 2.
+
+Shared groups (registered under `schema/` so they never show up as selectable options):
+    paths/        PathsConfig          where everything is written
+    generation/   GenerationSettings   decoding presets (adventure/generation.py)
+    translation/  TranslationConfig    the ru<->en translators of English models (and of scraping)
+    engine/       EngineConfig         how the story model generates (hf today; others plug in beside it)
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+
+from adventure.errors import GamioError
+
+
+class ConfigError(GamioError):
+    """A config value or key the user got wrong; the message names the key."""
+
+
+def setting(default: Any = MISSING, *, help: str = "", ge: float | None = None, gt: float | None = None,
+            le: float | None = None, choices: Sequence[Any] | None = None,
+            check: Callable[[Any], str | None] | None = None) -> Any:
+    """A dataclass field with its documentation and the rules `check_config` enforces.
+
+    `check(value)` returns a reason when the value is bad (None when it is fine)."""
+    rules = {"help": help, "ge": ge, "gt": gt, "le": le, "choices": tuple(choices) if choices else None,
+             "check": check}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=rules)
+    return field(default=default, metadata=rules)
+
+
+# ---- shared schemas ---------------------------------------------------------------------------------------
+
+@dataclass
+class PathsConfig:
+    artifacts: str = setting(help="every stage writes only below this folder (Hydra run dirs included)")
+
+
+@dataclass
+class TranslationConfig:
+    """configs/translation/<name>.yaml: a spec per direction is `tiny` (the offline tiny Marian), a local model
+    folder, or a hub id (Helsinki-NLP/opus-mt-*)."""
+    name: str = setting(help="the option's name")
+    ru_en: str = setting(help="ru->en model: tiny | folder | hub id")
+    en_ru: str = setting(help="en->ru model: tiny | folder | hub id")
+    device: str = setting("cpu", help="cpu | cuda | cuda:N")
+    batch_size: int = setting(16, ge=1, help="segments translated per batch")
+    num_beams: Optional[int] = setting(None, ge=1, help="null: the model's own default (4 for opus-mt)")
+    cache: Optional[str] = setting(None, help="SQLite translation cache file; null: none")
+
+
+@dataclass
+class EngineConfig:
+    """configs/engine/<name>.yaml: how the story model generates. Each engine extends this schema."""
+    name: str = setting(help="the engine: hf")
+
+
+@dataclass
+class HFEngineConfig(EngineConfig):
+    """transformers `generate` in this process."""
+    device: str = setting("cpu", help="cpu | cuda | cuda:N")
+    dtype: Optional[str] = setting(None, choices=("float32", "float16", "bfloat16"),
+                                   help="null: the dtype the weights were saved in")
+    threads: Optional[int] = setting(None, ge=1, help="torch CPU threads; null: torch's default")
+
+
+ENGINE_SCHEMAS: dict[str, type] = {"hf": HFEngineConfig}
+
+
+def register_schemas(stage_name: str | None = None, stage_schema: type | None = None) -> None:
+    """Put the schemas into Hydra's ConfigStore (idempotent); stage YAMLs list `<stage>_schema` first."""
+    from hydra.core.config_store import ConfigStore
+
+    from adventure.paths import CONFIGS_DIR
+
+    # `hydra.searchpath` entries of a stage YAML (e.g. training's own `model/` group in configs/training/)
+    # name folders of configs/ as ${gamio_configs:training}, independent of the current directory.
+    OmegaConf.register_new_resolver("gamio_configs", lambda sub: str(CONFIGS_DIR / sub), replace=True)
+    store = ConfigStore.instance()
+    for name, schema in ENGINE_SCHEMAS.items():
+        store.store(group="schema/engine", name=name, node=schema)
+    if stage_schema is not None:
+        store.store(name=f"{stage_name}_schema", node=stage_schema)
+
+
+# ---- validation -------------------------------------------------------------------------------------------
+
+def _broken_rule(value: Any, rules: dict) -> str | None:
+    if rules.get("choices") and value not in rules["choices"]:
+        return f"must be one of {list(rules['choices'])}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return rules["check"](value) if rules.get("check") else None
+    for key, test, words in (("ge", lambda v, b: v >= b, "must be >= {}"), ("gt", lambda v, b: v > b, "must be > {}"),
+                             ("le", lambda v, b: v <= b, "must be <= {}")):
+        bound = rules.get(key)
+        if bound is not None and not test(value, bound):
+            return words.format(bound)
+    return rules["check"](value) if rules.get("check") else None
+
+
+def check_config(cfg: DictConfig, schema: type | None = None, prefix: str = "") -> None:
+    """Enforce the `setting(...)` rules of `schema` (default: the node's own dataclass type) on `cfg`."""
+    schema = schema or OmegaConf.get_type(cfg)
+    if not dataclasses.is_dataclass(schema):
+        return
+    for f in dataclasses.fields(schema):
+        key = f"{prefix}{f.name}"
+        try:
+            value = cfg[f.name]
+        except Exception as exc:  # noqa: BLE001 - a missing value or a broken interpolation
+            raise ConfigError(f"{key}: {_first_line(exc)}") from None
+        if isinstance(value, DictConfig):
+            check_config(value, None, key + ".")
+            continue
+        if isinstance(value, ListConfig) or value is None:
+            continue
+        reason = _broken_rule(value, f.metadata)
+        if reason:
+            raise ConfigError(f"{key}={value!r}: {reason}")
+
+
+# ---- one-line errors from Hydra and OmegaConf ---------------------------------------------------------------
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def describe_config_error(exc: BaseException) -> str:
+    """Hydra's multi-line composition reports as one line that names the key (or group) and the reason."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
+        group, _, option = str(exc.missing_cfg_file).rpartition("/")
+        if group and exc.options is not None:
+            options = sorted(o for o in exc.options if not o.startswith("_"))
+            return f"{group}={option}: no such option; choose one of {options}"
+        return _first_line(exc)
+    # The OmegaConf error that names the key: the exception itself, or the one Hydra wrapped.
+    cause = next((e for e in (exc, exc.__cause__) if getattr(e, "full_key", None)), exc.__cause__ or exc)
+    full_key = getattr(cause, "full_key", None)
+    message = _first_line(cause)
+    override = re.search(r"override (\S+)", str(exc))
+    if full_key:
+        shown = override.group(1) if override and override.group(1).startswith(full_key) else full_key
+        return f"{shown}: {message}"
+    if message.startswith(("Could not override", "Error merging override")):  # the reason is on line 2
+        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+        return " ".join(lines[:3])
+    return message
+
+
+def compose(config_name: str, overrides: Sequence[str] = (), stage_schema: type | None = None) -> DictConfig:
+    """`configs/<config_name>.yaml` with command-line style overrides, checked like `python -m <stage>` does."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from adventure.paths import CONFIGS_DIR
+
+    register_schemas(config_name, stage_schema)
+    try:
+        with initialize_config_dir(config_dir=str(CONFIGS_DIR), version_base="1.3"):
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(describe_config_error(exc)) from None
+    check_config(cfg, stage_schema)
+    return cfg

@@ -1,0 +1,60 @@
+"""The eval config: every key, its default and its meaning (configs/eval.yaml lists only the groups).
+
+    python -m eval [models=...] [eval_models=auto|rugpt3|seed_pipeline] [report_name=<name>] [paths.artifacts=<dir>]
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from omegaconf import MISSING
+
+from adventure.config import PathsConfig, TranslationConfig, setting
+from adventure.generation import GenerationSettings, preset_names
+
+
+def _folder_name_problem(name: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) else "must be a plain folder name"
+
+
+def _presets_problem(names) -> str | None:
+    unknown = [n for n in names if n not in preset_names()]
+    return f"unknown preset(s) {unknown}; choose from {preset_names()}" if unknown else None
+
+
+@dataclass
+class MaxSamplesConfig:
+    test: Optional[int] = setting(48, ge=1, help="test-split samples scored for likelihood (seeded subset; null: all)")
+    parallel: Optional[int] = setting(64, ge=1, help="parallel sentence pairs per translator (null: all)")
+
+
+@dataclass
+class PlaythroughConfig:
+    size: int = setting(30, ge=1, help="mid-game prompts from the test stories (>= 30 for a real comparison)")
+    max_turns: int = setting(10, ge=0, help="history turns a prompt keeps (the seed fed the last 10 actions)")
+
+
+@dataclass
+class LikelihoodConfig:
+    batch_size: int = setting(8, ge=1)
+
+
+@dataclass
+class EvalConfig:
+    paths: PathsConfig = MISSING
+    generation: GenerationSettings = MISSING  # the main preset; the report's recommendation breaks ties with it
+    translation: TranslationConfig = MISSING  # English models: ru->en in, en->ru out (unless a model names its own)
+    engine: Any = MISSING  # how every model generates (configs/engine/)
+    models: Any = setting("auto", help="auto | [spec, ...] | [{name, spec, language, translator_in, "
+                                       "translator_out}, ...] (see eval/model_set.py); eval_models=<name> sets it")
+    report_name: str = setting("default", check=_folder_name_problem,
+                               help="-> <paths.artifacts>/reports/<report_name>/")
+    dataset: str = setting("${paths.artifacts}/data/dataset", help="the scraping stage's DatasetDict (test split)")
+    seed: int = setting(1234)
+    extra_generation: List[str] = setting(["greedy"], check=_presets_problem,
+                                          help="more presets generated in the same report, each with its own table")
+    max_samples: MaxSamplesConfig = field(default_factory=MaxSamplesConfig)
+    playthrough: PlaythroughConfig = field(default_factory=PlaythroughConfig)
+    samples_in_report: int = setting(3, ge=0, help="play-through prompts whose replies report.md shows")
+    likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
