@@ -2,8 +2,8 @@
 
 `data/sample/parallel/<id>.en.json` and `<id>.ru.json` are the same story tree in two languages (AI Dungeon
 schema, node for node, `null` children in the same places). The pairs feed the tiny Marian models and the
-translation metrics. Sentences are cut with the translator's own splitter, so a model trained on these pairs
-sees the same kind of segment it will be asked to translate.
+translation metrics. Sentences are cut with the translator's own splitter (adventure/segmentation.py), so a
+model trained on these pairs sees the same kind of segment it will be asked to translate.
 """
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 from adventure.errors import GamioError
 from adventure.paths import SAMPLE_PARALLEL_DIR
-from adventure.translation import split_lines, split_sentences
+from adventure.segmentation import split_lines, split_sentences
 
+DIRECTIONS = ("en-ru", "ru-en")  # the two ways gamio translates: English stories in, an English model's output out
 ROOT_FIELDS = ("title", "context", "first_story_block")
 NODE_FIELDS = ("action", "result")
 
@@ -29,6 +30,12 @@ class ParallelText:
     field: str
     en: str
     ru: str
+
+
+def check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise GamioError(f"unknown translation direction {direction!r}; choose one of {list(DIRECTIONS)}")
+    return direction
 
 
 def parallel_ids(parallel_dir: str | Path = SAMPLE_PARALLEL_DIR) -> list[str]:
@@ -134,7 +141,7 @@ def sentence_pairs(texts: list[ParallelText], *, unique: bool = True) -> list[tu
             pairs.append((" ".join(line.strip() for line in en_lines), " ".join(line.strip() for line in ru_lines)))
             continue
         for en_line, ru_line in zip(en_lines, ru_lines):
-            en_sents, ru_sents = split_sentences(en_line), split_sentences(ru_line)
+            en_sents, ru_sents = split_sentences(en_line, "en"), split_sentences(ru_line, "ru")
             if len(en_sents) == len(ru_sents):
                 pairs += zip(en_sents, ru_sents)
             else:

@@ -14,21 +14,19 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
-from adventure.errors import GamioError
+from adventure.parallel import DIRECTIONS, check_direction
 from adventure.paths import SAMPLE_PARALLEL_DIR
 
 log = logging.getLogger(__name__)
 
-DIRECTIONS = ("en-ru", "ru-en")
 SPECIAL_TOKENS = ("</s>", "<unk>", "<pad>")  # ids 0, 1, 2: what MarianTokenizer and MarianConfig expect by name
 
 
 def tiny_marian_dir(artifacts_dir: str | Path, direction: str) -> Path:
     """Where the tiny model of a direction lives: `<artifacts>/models/tiny-opus-mt-<direction>`."""
-    _check_direction(direction)
+    check_direction(direction)
     return Path(artifacts_dir) / "models" / f"tiny-opus-mt-{direction}"
 
 
@@ -36,7 +34,7 @@ def ensure_tiny_marian(artifacts_dir: str | Path, direction: str, **build_kwargs
     """The tiny model's folder, built first if it is not there yet."""
     import sys
 
-    from adventure import parallel
+    from adventure import parallel, segmentation
     from adventure.build_cache import build_key, cached_folder
 
     out_dir = tiny_marian_dir(artifacts_dir, direction)
@@ -44,7 +42,7 @@ def ensure_tiny_marian(artifacts_dir: str | Path, direction: str, **build_kwargs
         return out_dir
     parallel_dir = Path(build_kwargs.get("parallel_dir", SAMPLE_PARALLEL_DIR))
     key = build_key(f"tiny-marian-{direction}", parallel_dir.glob("*.json"),
-                    [sys.modules[__name__], parallel], build_kwargs)
+                    [sys.modules[__name__], parallel, segmentation], build_kwargs)
     return cached_folder(out_dir, key, lambda dest: build_tiny_marian(direction, dest, replace=False,
                                                                      **build_kwargs))
 
@@ -66,7 +64,7 @@ def build_tiny_marian(direction: str, out_dir: str | Path, *, seed: int = 0, ste
     """
     from adventure.parallel import load_sentence_pairs
 
-    _check_direction(direction)
+    check_direction(direction)
     out_dir = Path(out_dir)
     started = time.perf_counter()
     pairs = load_sentence_pairs(parallel_dir)
@@ -95,11 +93,6 @@ def build_tiny_marian(direction: str, out_dir: str | Path, *, seed: int = 0, ste
     log.info("built tiny Marian %s in %s (%.1f s, %d sentence pairs, final loss %.3f)", direction, out_dir,
              info["build_seconds"], info["pairs"], info["train_loss"])
     return out_dir
-
-
-def _check_direction(direction: str) -> None:
-    if direction not in DIRECTIONS:
-        raise GamioError(f"unknown translation direction {direction!r}; choose one of {list(DIRECTIONS)}")
 
 
 def _train_sentencepiece(sentences: list[str], path: Path, vocab_size: int, seed: int) -> list[str]:
@@ -134,11 +127,9 @@ def _build_into(folder: Path, pairs: list[tuple[str, str]], source_lang: str, ta
     target_pieces = _train_sentencepiece([t for _, t in pairs], spm_dir / "target.spm", vocab_size, seed)
     vocab = {token: i for i, token in enumerate(dict.fromkeys([*SPECIAL_TOKENS, *source_pieces, *target_pieces]))}
     (spm_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    with warnings.catch_warnings():  # it asks for sacremoses (punctuation normalisation), not needed here
-        warnings.filterwarnings("ignore", message=".*sacremoses.*")
-        tokenizer = MarianTokenizer(source_spm=str(spm_dir / "source.spm"), target_spm=str(spm_dir / "target.spm"),
-                                    vocab=str(spm_dir / "vocab.json"), source_lang=source_lang,
-                                    target_lang=target_lang, model_max_length=max_positions)
+    tokenizer = MarianTokenizer(source_spm=str(spm_dir / "source.spm"), target_spm=str(spm_dir / "target.spm"),
+                                vocab=str(spm_dir / "vocab.json"), source_lang=source_lang,
+                                target_lang=target_lang, model_max_length=max_positions)
     eos, pad = vocab["</s>"], vocab["<pad>"]
 
     set_seed(seed)

@@ -1,122 +1,27 @@
 """MarianMT translation of story text (opus-mt en<->ru, or the tiny offline models) that keeps its layout.
 
-Story text is `> action` lines and result paragraphs. Translating a whole page at once would exceed the
-model's input limit and lose the layout, so a text is cut into lines, the `> ` marker is kept aside, each line
-is cut into sentences and an overlong sentence into comma/space chunks that fit the limit. Unique segments
-are translated in length-sorted batches (optionally through a persistent cache) and put back in place.
+Story text is `> action` lines and result paragraphs. Translating a whole page at once would exceed the model's
+input limit and lose the layout, so a text is cut (adventure/segmentation.py) into lines, sentences and chunks
+that fit the limit, unique segments are translated in length-sorted batches (optionally through a persistent
+cache) and put back in place. `build_translator` / `build_translators` make translators from a
+`configs/translation/<name>.yaml` node: the one way scraping, eval and serving get theirs.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from adventure.errors import GamioError
 from adventure.models import model_not_available
+from adventure.parallel import check_direction
+from adventure.segmentation import plan_text
 
 log = logging.getLogger(__name__)
 
-DIRECTIONS = ("en-ru", "ru-en")
 DEFAULT_MODELS = {"en-ru": "Helsinki-NLP/opus-mt-en-ru", "ru-en": "Helsinki-NLP/opus-mt-ru-en"}
-
-# ----------------------------------------------------------------------------------------------------------
-# Segmentation: pure text functions (also used to cut the parallel set into sentence pairs).
-
-_LINE_BREAK = re.compile(r"(\r?\n)")
-# Leading indentation and the `> ` action marker stay as they are; only the text after them is translated.
-_LINE_HEAD = re.compile(r"\s*(?:>\s*)?")
-# A sentence ends at . ! ? … (plus closing quotes/brackets) followed by whitespace and something that starts
-# a sentence: a capital letter or digit, possibly after an opening quote or a dialogue dash.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”’)\]]*(\s+)(?=[«\"“„'(\[]*(?:[—–-]\s*)?[«\"“„'(\[]*[A-ZА-ЯЁ0-9])")
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "mt", "jr", "sr", "prof", "vs", "etc", "no", "e.g", "i.e",
-                  "т", "г", "гг", "др", "см", "им", "ул", "стр", "тыс", "млн", "и.о"}
-_LAST_WORD = re.compile(r"(\w+(?:\.\w+)*)$")
-# Where an overlong sentence may be cut, best first: after a comma-like mark, then at any space.
-_SOFT_BREAKS = (re.compile(r"(?<=[,;:])(\s+)"), re.compile(r"(\s+)"))
-_HAS_WORD = re.compile(r"\w")
-
-
-def split_lines(text: str) -> list[str]:
-    """The lines of `text` without their line breaks (`\\n` or `\\r\\n`)."""
-    return _LINE_BREAK.split(text)[::2]
-
-
-def _sentence_parts(line: str) -> list[str]:
-    """[sentence, whitespace, sentence, ...]: the line exactly, cut at sentence ends."""
-    parts, start = [], 0
-    for match in _SENTENCE_END.finditer(line):
-        before = line[: match.start()]
-        word = _LAST_WORD.search(before)
-        if line[match.start()] == "." and word and (word.group(1).lower() in _ABBREVIATIONS
-                                                    or (len(word.group(1)) == 1 and word.group(1).isupper())):
-            continue  # "Mr. Smith", "J. R. R. Tolkien", "т. е." are not sentence ends
-        parts += [line[start: match.start(1)], match.group(1)]
-        start = match.end(1)
-    parts.append(line[start:])
-    return parts
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of one line or paragraph, stripped (no empty ones)."""
-    return [part.strip() for part in _sentence_parts(text.strip())[::2] if part.strip()]
-
-
-def split_to_fit(text: str, count_tokens: Callable[[str], int], limit: int, level: int = 0) -> list[str]:
-    """[chunk, separator, chunk, ...] with every chunk at most `limit` tokens; joining gives `text` back.
-
-    Cuts after commas first, then at spaces (packing as many pieces per chunk as fit), and only as a last
-    resort inside a word (a run of characters without spaces longer than the limit).
-    """
-    if count_tokens(text) <= limit:
-        return [text]
-    if level < len(_SOFT_BREAKS):
-        pieces = _SOFT_BREAKS[level].split(text)
-        if len(pieces) == 1:
-            return split_to_fit(text, count_tokens, limit, level + 1)
-        out, current = [], pieces[0]
-        for separator, piece in zip(pieces[1::2], pieces[2::2]):
-            if count_tokens(current + separator + piece) <= limit:
-                current += separator + piece
-            else:
-                out += split_to_fit(current, count_tokens, limit, level + 1) + [separator]
-                current = piece
-        return out + split_to_fit(current, count_tokens, limit, level + 1)
-    out, rest = [], text
-    while count_tokens(rest) > limit:
-        lo, hi = 1, len(rest) - 1  # longest prefix that fits, by bisection (token counts grow with length)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if count_tokens(rest[:mid]) <= limit else (lo, mid - 1)
-        out += [rest[:lo], ""]
-        rest = rest[lo:]
-    return out + [rest]
-
-
-def plan_text(text: str, count_tokens: Callable[[str], int], limit: int) -> list[tuple[bool, str]]:
-    """`text` as (translate?, piece) pairs whose pieces concatenate back to `text`.
-
-    Line breaks, indentation, `> ` markers, the whitespace between sentences and word-less pieces
-    ("***", "—") are kept as they are; every piece to translate fits `limit` tokens.
-    """
-    plan: list[tuple[bool, str]] = []
-    for index, piece in enumerate(_LINE_BREAK.split(text)):
-        if index % 2:  # a line break
-            plan.append((False, piece))
-            continue
-        head = _LINE_HEAD.match(piece).group(0)
-        body = piece[len(head):].rstrip()
-        plan.append((False, head))
-        for sentence_index, sentence in enumerate(_sentence_parts(body)):
-            if sentence_index % 2:
-                plan.append((False, sentence))
-                continue
-            for chunk_index, chunk in enumerate(split_to_fit(sentence, count_tokens, limit) if sentence else []):
-                plan.append((bool(chunk_index % 2 == 0 and _HAS_WORD.search(chunk)), chunk))
-        plan.append((False, piece[len(head) + len(body):]))
-    return [(translate, piece) for translate, piece in plan if piece]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -126,12 +31,6 @@ class TranslationCache(Protocol):
     def get_many(self, model_key: str, texts: list[str]) -> dict[str, str]: ...
 
     def put_many(self, model_key: str, translations: dict[str, str]) -> None: ...
-
-
-def check_direction(direction: str) -> str:
-    if direction not in DIRECTIONS:
-        raise GamioError(f"unknown translation direction {direction!r}; choose one of {list(DIRECTIONS)}")
-    return direction
 
 
 def resolve_translation_model(spec: str | Path | None, direction: str, artifacts_dir: str | Path | None = None):
@@ -156,20 +55,18 @@ def resolve_translation_model(spec: str | Path | None, direction: str, artifacts
     return spec, spec, False
 
 
-def load_translation_model(ref: str | Path, is_local: bool):
+def load_translation_model(ref: str | Path, is_local: bool, direction: str = "en-ru"):
     """Tokenizer and seq2seq model from a folder or a hub id; an unavailable hub id -> ModelNotAvailable."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    with warnings.catch_warnings():
-        # MarianTokenizer asks for sacremoses (punctuation normalisation); it translates fine without it.
-        warnings.filterwarnings("ignore", message=".*sacremoses.*")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(ref))
-            model = AutoModelForSeq2SeqLM.from_pretrained(str(ref))
-        except (OSError, ValueError) as exc:
-            if is_local:
-                raise GamioError(f"cannot load the translation model in {ref}: {exc}") from exc
-            raise model_not_available(str(ref), exc, "translator.model=/path/to/folder") from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(ref))
+        model = AutoModelForSeq2SeqLM.from_pretrained(str(ref))
+    except (OSError, ValueError) as exc:
+        if is_local:
+            raise GamioError(f"cannot load the translation model in {ref}: {exc}") from exc
+        hint = f"translation.{direction.replace('-', '_')}=/path/to/folder (scraping: translator.model=/path/to/folder)"
+        raise model_not_available(str(ref), exc, hint) from exc
     return tokenizer, model
 
 
@@ -192,7 +89,7 @@ class Translator:
         self.direction = check_direction(direction)
         ref, key, is_local = resolve_translation_model(model, direction, artifacts_dir)
         self.model_ref = str(ref)
-        self.tokenizer, self.model = load_translation_model(ref, is_local)
+        self.tokenizer, self.model = load_translation_model(ref, is_local, self.direction)
         self.device = torch.device(device)
         self.model.to(self.device).eval()
         self.batch_size, self.cache, self.show_progress = batch_size, cache, show_progress
@@ -220,7 +117,7 @@ class Translator:
         return self._counts[text]
 
     def plan(self, text: str) -> list[tuple[bool, str]]:
-        return plan_text(text, self.count_tokens, self.max_input_tokens)
+        return plan_text(text, self.count_tokens, self.max_input_tokens, language=self.direction[:2])
 
     def translate(self, texts: list[str]) -> list[str]:
         """Translations of `texts`, in order, with line breaks and `> ` markers in place."""
@@ -249,9 +146,6 @@ class Translator:
                 progress.update(len(batch))
         return ["".join(done[piece] if translate else piece for translate, piece in plan) for plan in plans]
 
-    def translate_one(self, text: str) -> str:
-        return self.translate([text])[0]
-
     def _generate(self, batch: list[str]) -> list[str]:
         import torch
 
@@ -265,3 +159,43 @@ class Translator:
             output = self.model.generate(**encoded, num_beams=self.num_beams, max_length=max(caps) + 1)
         rows = [row[: cap + 1] for row, cap in zip(output.tolist(), caps)]  # +1: the decoder start token
         return [text.strip() for text in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Building translators from a `configs/translation/` node.
+
+def open_cache(path):
+    """The persistent cache of a translation config (`cache: <file>`), or None."""
+    if not path:
+        return None
+    from adventure.translation_cache import SQLiteTranslationCache
+
+    return SQLiteTranslationCache(Path(str(path)).expanduser())
+
+
+def build_translator(cfg, direction: str, artifacts_dir: str | Path | None, *, model: str | None = None,
+                     cache: TranslationCache | None = None, show_progress: bool = False) -> Translator:
+    """The `direction` translator of a translation config; `model` overrides the config's spec for it."""
+    spec = model or cfg[direction.replace("-", "_")]
+    return Translator(spec, direction, artifacts_dir, device=str(cfg.device), batch_size=int(cfg.batch_size),
+                      num_beams=cfg.num_beams, cache=cache, show_progress=show_progress)
+
+
+@dataclass
+class Translators:
+    """What an English model is wrapped in: the player's Russian goes ru->en, the model's English en->ru."""
+    to_english: Translator
+    to_russian: Translator
+
+    def close(self) -> None:
+        for translator in (self.to_english, self.to_russian):
+            if translator.cache is not None:
+                translator.cache.close()
+
+
+def build_translators(cfg, artifacts_dir: str | Path | None, *, ru_en: str | None = None,
+                      en_ru: str | None = None) -> Translators:
+    """Both directions of a translation config, sharing one persistent cache (ru_en / en_ru override the specs)."""
+    cache = open_cache(cfg.cache)
+    return Translators(build_translator(cfg, "ru-en", artifacts_dir, model=ru_en, cache=cache),
+                       build_translator(cfg, "en-ru", artifacts_dir, model=en_ru, cache=cache))

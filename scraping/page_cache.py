@@ -91,11 +91,6 @@ class PageCache:
         rows = self._db.execute("SELECT DISTINCT story_id FROM pages WHERE link_id = ?", (START_LINK,))
         return sorted((r[0] for r in rows), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
 
-    def count(self, story_id: str | None = None) -> int:
-        if story_id is None:
-            return self._db.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
-        return self._db.execute("SELECT COUNT(*) FROM pages WHERE story_id = ?", (str(story_id),)).fetchone()[0]
-
     def close(self) -> None:
         self._db.close()
 

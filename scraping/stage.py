@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> dict:
 
     loaded = load_source(cfg.source)
     stories = loaded.stories
-    trees, translation = translate_trees([s.tree for s in stories], cfg.translator, out_dir, artifacts)
+    trees, translation = translate_trees([s.tree for s in stories], cfg.translator, cfg.translation, artifacts)
     for story, tree in zip(stories, trees):
         story.tree = tree
 

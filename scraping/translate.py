@@ -12,39 +12,31 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from adventure.errors import GamioError
+from adventure.translation import build_translator, open_cache
 from adventure.trees import StoryNode, StoryTree
 
 log = logging.getLogger(__name__)
 
-TRANSLATORS = ("none", "opus_mt")
 TARGET_LANGUAGE = "ru"
 
 
-def translate_trees(trees: list[StoryTree], translator_cfg: DictConfig, out_dir: Path,
+def translate_trees(trees: list[StoryTree], translator_cfg: DictConfig, translation_cfg: DictConfig,
                     artifacts: Path) -> tuple[list[StoryTree], dict]:
     """Translated copies of the trees not yet in Russian (shape, tree_id and metadata kept) and stats."""
-    name = translator_cfg.get("name")
-    if name not in TRANSLATORS:
-        raise GamioError(f"unknown translator {name!r}; choose one of {list(TRANSLATORS)}")
     todo = [i for i, tree in enumerate(trees) if tree.language != TARGET_LANGUAGE]
-    if name == "none":
+    if translator_cfg.name == "none":
         if todo:
             log.warning("translator=none: %d tree(s) stay in their own language (%s); use translator=opus_mt "
                         "for Russian", len(todo), sorted({trees[i].language for i in todo}))
         return trees, {"name": "none"}
     if not todo:
-        return trees, {"name": name, "trees_translated": 0}
-
-    from adventure.translation import Translator
-    from adventure.translation_cache import SQLiteTranslationCache
-
-    cache_path = Path(str(translator_cfg.get("cache") or out_dir / "translation_cache.sqlite"))
-    with SQLiteTranslationCache(cache_path) as cache:
-        translator = Translator(translator_cfg.get("model"), str(translator_cfg.get("direction") or "en-ru"),
-                                artifacts, device=str(translator_cfg.get("device") or "cpu"),
-                                batch_size=int(translator_cfg.get("batch_size") or 16),
-                                num_beams=translator_cfg.get("num_beams"), cache=cache)
+        return trees, {"name": translator_cfg.name, "trees_translated": 0}
+    direction = str(translator_cfg.direction)
+    model = translator_cfg.model or translation_cfg[direction.replace("-", "_")]
+    cache = open_cache(translator_cfg.cache)
+    try:
+        translator = build_translator(translator_cfg, direction, artifacts, model=model, cache=cache,
+                                      show_progress=True)
         sources = [trees[i] for i in todo]
         actions = [node.action for tree in sources for node, _ in tree.walk()]
         texts = [text for tree in sources
@@ -56,7 +48,11 @@ def translate_trees(trees: list[StoryTree], translator_cfg: DictConfig, out_dir:
         out = list(trees)
         for i, tree in zip(todo, sources):
             out[i] = _rebuild(tree, translated_actions, translated_texts)
-    stats = {"name": name, "model": translator.model_key, "trees_translated": len(todo), **translator.stats}
+    finally:
+        if cache is not None:
+            cache.close()
+    stats = {"name": translator_cfg.name, "model": translator.model_key, "trees_translated": len(todo),
+             **translator.stats}
     return out, stats
 
 
