@@ -1,8 +1,8 @@
 """Generation on the play-through set: what a player would read, and how long each turn takes.
 
-Each prompt is generated on its own (batch of one, as a game turn is), with a seed derived from the report seed
-and the prompt's index, so an output never depends on its neighbours or on the order of the run. English
-models go through their translators inside the timed turn, as in the game. Text metrics are measured on the
+Each prompt is one game turn through adventure/turns.py (the server's own pipeline), generated on its own with a
+seed derived from the report seed and the prompt's index, so an output never depends on its neighbours or on the
+order of the run. English models go through their translators inside the timed turn, as in the game. Text metrics are measured on the
 cleaned, player-facing text; wall-clock numbers are returned apart (they go under `timing` in the report).
 
     mean_length          mean characters of a reply
@@ -17,13 +17,12 @@ import logging
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
-from adventure.budget import build_prompt
-from adventure.generate import generate_results
 from adventure.generation import GenerationSettings
 from adventure.story_format import Sample
+from adventure.turns import TurnFailure, TurnInput
 
 log = logging.getLogger(__name__)
 
@@ -95,22 +94,28 @@ def timing_metrics(turns: Sequence[Turn]) -> dict:
             "tokens_per_s": sum(t.new_tokens for t in turns) / total if total > 0 else 0.0, "seconds": total}
 
 
-def play_turns(wrapped, samples: Sequence[Sample], settings: GenerationSettings, seed: int,
-               max_turns: int = 10, progress=None) -> list[Turn]:
-    """One reply per play-through prompt with `settings`; see the module docstring."""
-    wrapped._english.clear()  # every setting pays the same translation cost in its timings
+def play_turns(pipeline, samples: Sequence[Sample], settings: GenerationSettings, seed: int,
+               max_turns: int = 10) -> list[Turn]:
+    """One reply per play-through prompt with `settings`, each through the game's own turn pipeline.
+
+    English models get the English shadow of each game's world and history first, untimed, as the game stores
+    it; the timed turn then translates the new action, generates and translates the reply back, as a game turn
+    does."""
+    from adventure.errors import GamioError
+    from eval.subjects import turn_inputs
+
+    inputs = [replace(t, settings=settings) for t in turn_inputs(list(samples), max_turns)]
+    if pipeline.english:
+        sides = pipeline.model_side(inputs)
+        inputs = [replace(i, world_en=s.world_en, history_en=s.history_en) if isinstance(s, TurnInput) else i
+                  for i, s in zip(inputs, sides)]
     turns = []
-    for index, sample in enumerate(samples):
+    for index, turn in enumerate(inputs):
         started = time.perf_counter()
-        side = wrapped.to_model_side([sample], max_turns)[0]
-        prompt = build_prompt(wrapped.tokenizer, side.world, side.history, side.action,
-                              context_length=wrapped.context_length, max_new_tokens=settings.max_new_tokens,
-                              max_turns=max_turns)
-        out = generate_results(wrapped.model, wrapped.tokenizer, [prompt.input_ids], settings,
-                               seed=seed * 1000 + index)[0]
-        text = wrapped.to_player_side([out.cleaned.text])[0] if out.cleaned.text else ""
-        turns.append(Turn(text=text, model_text=out.cleaned.text, cut_action=out.cleaned.cut_action,
-                          new_tokens=out.new_tokens, seconds=time.perf_counter() - started))
-        if progress is not None:
-            progress.update(1)
+        out = pipeline.run([turn], seed=seed * 1000 + index)[0]
+        seconds = time.perf_counter() - started
+        if isinstance(out, TurnFailure):
+            raise GamioError(f"play-through prompt {index} ({settings.name}) failed: {out.reason}")
+        turns.append(Turn(text=out.result, model_text=out.model_text, cut_action=out.cut_action,
+                          new_tokens=out.new_tokens, seconds=seconds))
     return turns

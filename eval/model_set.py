@@ -169,7 +169,7 @@ def check_translators(models: list[EvalModel], artifacts: Path) -> None:
     for model in models:
         if model.language == "en" and not (model.translator_in and model.translator_out):
             raise GamioError(f"model {model.name!r} is English and needs translator_in (ru->en) and "
-                             f"translator_out (en->ru), or translators.ru_en / translators.en_ru")
+                             f"translator_out (en->ru), or translation.ru_en / translation.en_ru")
     for spec, direction in translator_specs(models):
         try:
             ref, _key, is_local = resolve_translation_model(spec, direction, artifacts)
@@ -177,4 +177,4 @@ def check_translators(models: list[EvalModel], artifacts: Path) -> None:
             raise GamioError(f"translator {spec!r} ({direction}): {exc}") from None
         if not is_local:
             key = "ru_en" if direction == "ru-en" else "en_ru"
-            check_hub_available(str(ref), hint=f"translators.{key}=/path/to/folder (or translators.{key}=tiny)")
+            check_hub_available(str(ref), hint=f"translation.{key}=/path/to/folder (or translation=tiny)")

@@ -17,7 +17,6 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from adventure.cli import resolved_config
-from adventure.errors import GamioError
 from adventure.generation import GenerationSettings
 from adventure.paths import artifacts_dir
 from eval import eval_sets
@@ -27,8 +26,8 @@ from eval.model_set import EvalModel, resolve_models, translator_specs
 from eval.plots import write_plots
 from eval.report import build_report, write_json
 from eval.report_md import write_markdown
+from eval.subjects import TranslatorPool, load_pipeline, model_side_samples
 from eval.translation_metrics import score_translator
-from eval.wrapped_model import load_wrapped
 
 log = logging.getLogger(__name__)
 
@@ -38,34 +37,22 @@ def _plain(value):
 
 
 def report_dir(cfg: DictConfig) -> Path:
-    name = str(cfg.report_name)
-    if not name or "/" in name or name.startswith("."):
-        raise GamioError(f"report_name must be a plain folder name, got {name!r}")
-    return artifacts_dir(cfg) / "reports" / name
+    return artifacts_dir(cfg) / "reports" / str(cfg.report_name)
 
 
 def load_presets(main, extra) -> list[GenerationSettings]:
     """The main settings (the `generation` group, possibly edited on the command line), then extra presets."""
-    try:
-        presets = [GenerationSettings.from_mapping(main)]
-    except (TypeError, ValueError) as exc:
-        raise GamioError(f"bad generation settings: {exc}") from None
-    extra = [extra] if isinstance(extra, str) else list(extra or [])
+    presets = [GenerationSettings.from_mapping(main)]
     for name in extra:
-        try:
-            preset = GenerationSettings.load(str(name))
-        except (FileNotFoundError, ValueError) as exc:
-            raise GamioError(f"extra_generation preset {name!r}: {exc}") from None
+        preset = GenerationSettings.load(str(name))
         if preset.name not in [p.name for p in presets]:
             presets.append(preset)
     return presets
 
 
-def make_deterministic(seed: int, threads: int | None) -> None:
+def make_deterministic(seed: int) -> None:
     import torch
 
-    if threads:
-        torch.set_num_threads(int(threads))
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
@@ -76,19 +63,20 @@ def sample_entry(sample, outputs: dict) -> dict:
             "gold": sample.target, "outputs": outputs}
 
 
-def evaluate_model(spec: EvalModel, wrapped, test, playthrough, presets, cfg,
+def evaluate_model(spec: EvalModel, pipeline, test, playthrough, presets, cfg,
                    progress) -> tuple[dict, dict, dict, dict]:
     """(test metrics, play-through metrics per preset, timing) of one loaded model; replies kept for samples."""
     started = time.perf_counter()
-    model_side = wrapped.to_model_side(test, int(cfg.playthrough.max_turns))
-    lik = likelihood(wrapped.model, wrapped.tokenizer, model_side, wrapped.context_length,
-                     batch_size=int(cfg.likelihood.batch_size), max_turns=int(cfg.playthrough.max_turns))
+    max_turns = int(cfg.playthrough.max_turns)
+    engine = pipeline.engine
+    lik = likelihood(engine.model, engine.tokenizer, model_side_samples(pipeline, test, max_turns),
+                     engine.context_length, batch_size=int(cfg.likelihood.batch_size), max_turns=max_turns)
     test_result = dict(lik.metrics(), side=spec.language, comparable=spec.comparable)
     timing = {"test_seconds": time.perf_counter() - started, "playthrough": {}}
     progress.update(1)
     play, replies = {}, {}
     for preset in presets:
-        turns = play_turns(wrapped, playthrough, preset, int(cfg.seed), int(cfg.playthrough.max_turns))
+        turns = play_turns(pipeline, playthrough, preset, int(cfg.seed), max_turns)
         play[preset.name] = text_metrics(turns)
         timing["playthrough"][preset.name] = timing_metrics(turns)
         replies[preset.name] = [t.text for t in turns]
@@ -107,20 +95,18 @@ def run(cfg: DictConfig) -> Path:
     # 1. Everything that can be missing is checked before any model is loaded.
     dataset_dir = Path(str(cfg.dataset)).expanduser().resolve()
     all_test = eval_sets.load_test_split(dataset_dir)
-    presets = load_presets(_plain(cfg.generation), _plain(cfg.get("extra_generation")))
-    translators_cfg = _plain(cfg.translators) or {}
-    models = resolve_models(_plain(cfg.models), artifacts, translators_cfg)
+    presets = load_presets(_plain(cfg.generation), _plain(cfg.extra_generation))
+    models = resolve_models(_plain(cfg.models), artifacts, _plain(cfg.translation))
     if int(cfg.playthrough.size) < 30:
         log.warning("playthrough.size=%d: reports meant for a decision should use >= 30 prompts",
                     int(cfg.playthrough.size))
-    make_deterministic(seed, cfg.get("threads"))
+    make_deterministic(seed)
 
     # 2. The sets.
-    max_samples = _plain(cfg.max_samples) or {}
-    test = eval_sets.cap(all_test, max_samples.get("test"), seed)
+    test = eval_sets.cap(all_test, cfg.max_samples.test, seed)
     playthrough = eval_sets.playthrough_set(all_test, int(cfg.playthrough.size), seed)
     in_use = translator_specs(models)
-    parallel = eval_sets.parallel_set(max_samples.get("parallel"), seed) if in_use else []
+    parallel = eval_sets.parallel_set(cfg.max_samples.parallel, seed) if in_use else []
     sets = {"test": {"description": "dataset test split (stories never seen in training)", "size": len(test),
                      "available": len(all_test), "stories": sorted({s.tree_id for s in test}),
                      "content_sha256": eval_sets.content_sha256(test)},
@@ -142,16 +128,14 @@ def run(cfg: DictConfig) -> Path:
     timing: dict = {"started_at": started_at, "models": {}, "translators": {}}
     shown = playthrough[: int(cfg.samples_in_report)]
     outputs: list[dict] = [{} for _ in shown]
-    translators: dict = {}
-    settings = dict(translators_cfg)
+    pool = TranslatorPool(cfg.translation, artifacts)
     with tqdm(total=len(models) * (1 + len(presets)), desc="eval", unit="step") as progress:
         for spec in models:
             loaded_at = time.perf_counter()
             progress.set_postfix_str(spec.name)
-            wrapped = load_wrapped(spec, artifacts, device=str(cfg.device), translator_settings=settings,
-                                   translators=translators)
+            pipeline = load_pipeline(spec, cfg.engine, presets[0], artifacts, pool, int(cfg.playthrough.max_turns))
             load_seconds = time.perf_counter() - loaded_at
-            test_result, play, model_timing, replies = evaluate_model(spec, wrapped, test, playthrough, presets,
+            test_result, play, model_timing, replies = evaluate_model(spec, pipeline, test, playthrough, presets,
                                                                       cfg, progress)
             results["test"][spec.name] = test_result
             results["playthrough"][spec.name] = play
@@ -160,17 +144,20 @@ def run(cfg: DictConfig) -> Path:
                 outputs[i][spec.name] = {preset: texts[i] for preset, texts in replies.items()}
             log.info("%s: bits/char %.4f, perplexity %.2f", spec.name, test_result["bits_per_char"],
                      test_result["perplexity"])
-            del wrapped
+            pipeline.engine.close()
+            del pipeline
             gc.collect()
 
     # 4. Translators in use, on the parallel set.
     for t_spec, direction in in_use:
-        translator = translators[(t_spec, direction)]
+        translator = pool.get(t_spec, direction)
         metrics, _hyps, seconds = score_translator(translator, parallel, direction)
         key = f"{direction}:{t_spec}"
         results["parallel"][key] = dict(metrics, model=t_spec)
         timing["translators"][key] = {"seconds": seconds}
         log.info("translator %s: BLEU %.2f chrF %.2f", key, metrics["bleu"], metrics["chrf"])
+
+    pool.close()
 
     # 5. The report.
     timing["total_seconds"] = time.perf_counter() - run_started

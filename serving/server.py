@@ -18,13 +18,13 @@ log = logging.getLogger("serving")
 def serve(cfg: DictConfig) -> None:
     app = create_app(cfg)
     service = app.extensions["gamio"]
-    host, port, backend = str(cfg.host), int(cfg.port), str(cfg.get("server", "waitress"))
+    host, port, backend = str(cfg.host), int(cfg.port), str(cfg.server)
     try:
         if backend == "waitress":
             from waitress import create_server
 
             # Long-polls hold a thread each; waitress' connection limit must cover them too.
-            threads = int(cfg.get("threads", 64))
+            threads = int(cfg.threads)
             server = create_server(app, host=host, port=port, threads=threads, connection_limit=max(100, 4 * threads),
                                    channel_timeout=60)
             url_port = int(server.effective_port)

@@ -1,4 +1,4 @@
-"""Wiring: from the serving config to a running service (store, model, translators, engine, worker).
+"""Wiring: from the serving config to a running service (store, engine, translators, turn pipeline, worker).
 
 The model is loaded before the server listens, so a missing model is one clear error at start, and a server
 that answers /healthz can generate. Jobs left by a crash are queued again before new ones are accepted.
@@ -11,11 +11,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from adventure.errors import GamioError
+from adventure.engines import load_engine
 from adventure.generation import GenerationSettings
-from adventure.models import load_causal_lm
 from adventure.paths import artifacts_dir
-from serving.game import TurnEngine
+from adventure.translation import build_translators
+from adventure.turns import TurnPipeline
+from serving.config import LimitsConfig
 from serving.model_choice import ModelChoice, choose_model
 from serving.store import Store
 from serving.worker import ModelWorker
@@ -24,74 +25,44 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Limits:
-    max_action_chars: int = 500
-    max_world_chars: int = 4000
-    max_body_bytes: int = 65536
-    max_wait_s: float = 30.0
-
-
-@dataclass
 class GameService:
     store: Store
     worker: ModelWorker
     choice: ModelChoice
-    limits: Limits
+    limits: LimitsConfig
     default_world: str
 
     def close(self) -> None:
         self.worker.stop()
         self.store.close()
+        pipeline = self.worker.pipeline
+        pipeline.engine.close()
+        if pipeline.translators is not None:
+            pipeline.translators.close()
 
 
-def generation_settings(cfg: DictConfig) -> GenerationSettings:
-    values = OmegaConf.to_container(cfg.generation, resolve=True)
-    try:
-        return GenerationSettings.from_mapping(values)
-    except (TypeError, ValueError) as exc:
-        raise GamioError(f"bad generation settings: {exc}") from None
-
-
-def load_translators(cfg: DictConfig, artifacts: Path):
-    """(ru->en, en->ru) Translators for an English model, sharing one persistent cache."""
-    from adventure.translation import Translator
-    from adventure.translation_cache import SQLiteTranslationCache
-
-    settings = cfg.translation
-    cache = SQLiteTranslationCache(settings.cache) if settings.get("cache") else None
-    common = dict(artifacts_dir=artifacts, device=str(cfg.device), batch_size=int(settings.batch_size),
-                  num_beams=settings.get("num_beams"), cache=cache)
-    to_english = Translator(str(settings.ru_en), "ru-en", show_progress=False, **common)
-    to_russian = Translator(str(settings.en_ru), "en-ru", show_progress=False, **common)
-    return to_english, to_russian
+def build_pipeline(cfg: DictConfig, choice: ModelChoice, artifacts: Path) -> TurnPipeline:
+    """The engine serving `choice`, wrapped in translation for an English model."""
+    log.info("loading model %s (%s) with engine %s", choice.name, choice.language, cfg.engine.name)
+    engine = load_engine(cfg.engine, choice.spec, artifacts)
+    translators = build_translators(cfg.translation, artifacts) if choice.language == "en" else None
+    settings = GenerationSettings.from_mapping(OmegaConf.to_container(cfg.generation, resolve=True))
+    return TurnPipeline(engine, settings, language=choice.language, translators=translators,
+                        history_turns=int(cfg.history_turns))
 
 
 def build_service(cfg: DictConfig) -> GameService:
     artifacts = artifacts_dir(cfg)
-    choice = choose_model(str(cfg.model_spec), str(cfg.get("language", "auto")), artifacts)
-    settings = generation_settings(cfg)
-    if cfg.get("torch_threads"):
-        import torch
-
-        torch.set_num_threads(int(cfg.torch_threads))
-    log.info("loading model %s (%s) on %s", choice.name, choice.language, cfg.device)
-    model, tokenizer, source = load_causal_lm(choice.spec, artifacts, device=str(cfg.device))
-    to_english = to_russian = None
-    if choice.language == "en":
-        to_english, to_russian = load_translators(cfg, artifacts)
-    engine = TurnEngine(model, tokenizer, settings, history_turns=int(cfg.history_turns), language=choice.language,
-                        to_english=to_english, to_russian=to_russian,
-                        seed=None if cfg.get("seed") is None else int(cfg.seed))
-
+    choice = choose_model(str(cfg.model), str(cfg.language), artifacts)
+    pipeline = build_pipeline(cfg, choice, artifacts)
     store = Store(Path(str(cfg.db)).expanduser())
     recovered = store.recover()
     if recovered:
         log.info("recovered %d job(s) accepted before the last stop; they run first", len(recovered))
-    worker = ModelWorker(engine, store, max_size=int(cfg.queue.max_size), max_batch=int(cfg.queue.max_batch))
+    worker = ModelWorker(pipeline, store, max_size=int(cfg.queue.max_size), max_batch=int(cfg.queue.max_batch),
+                         seed=cfg.seed)
     worker.start(recovered)
-    limits = Limits(max_action_chars=int(cfg.limits.max_action_chars),
-                    max_world_chars=int(cfg.limits.get("max_world_chars", 4000)),
-                    max_body_bytes=int(cfg.limits.max_body_bytes), max_wait_s=float(cfg.limits.get("max_wait_s", 30)))
-    log.info("model %s loaded from %s: context %d tokens, %d new tokens per turn, max_batch=%d",
-             choice.name, source.location, engine.context_length, settings.max_new_tokens, worker.max_batch)
+    limits = LimitsConfig(**OmegaConf.to_container(cfg.limits, resolve=True))
+    log.info("model %s ready: context %d tokens, %d new tokens per turn, max_batch=%d", choice.name,
+             pipeline.engine.context_length, pipeline.settings.max_new_tokens, worker.max_batch)
     return GameService(store=store, worker=worker, choice=choice, limits=limits, default_world=str(cfg.default_world))

@@ -239,10 +239,6 @@ class Store:
                     again.append(row["id"])
         return again
 
-    def count_turns_served(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'done'").fetchone()[0]
-
 
 class _Transaction:
     """`with store._transaction() as db:` one IMMEDIATE transaction under the store's lock."""

@@ -16,18 +16,20 @@ import threading
 import time
 from collections import deque
 
+from adventure.turns import TurnPipeline, TurnResult
 from serving.errors import QueueFull, Unavailable
-from serving.game import Outcome, TurnEngine
+from serving.game import turn_input
 from serving.store import FINAL, Store
 
 log = logging.getLogger(__name__)
 
 
 class ModelWorker:
-    def __init__(self, engine: TurnEngine, store: Store, *, max_size: int = 64, max_batch: int = 8):
+    def __init__(self, pipeline: TurnPipeline, store: Store, *, max_size: int = 64, max_batch: int = 8,
+                 seed: int | None = None):
         if max_size < 1 or max_batch < 1:
             raise ValueError(f"queue.max_size and queue.max_batch must be >= 1, got {max_size}, {max_batch}")
-        self.engine, self.store = engine, store
+        self.pipeline, self.store, self.seed = pipeline, store, seed
         self.max_size, self.max_batch = max_size, max_batch
         self._queue: deque[str] = deque()
         self._lock = threading.Condition()  # guards the queue; the worker waits on it for jobs
@@ -150,9 +152,10 @@ class ModelWorker:
                 ids.append(job_id)
             except Exception as exc:  # noqa: BLE001
                 self._fail(job_id, f"cannot read the job: {exc}")
-        outcomes = self.engine.run_batch(contexts)
+        seed = None if self.seed is None else self.seed + self.batches  # batch i of this process: seed + i
+        outcomes = self.pipeline.run([turn_input(ctx, self.pipeline.english) for ctx in contexts], seed=seed)
         for job_id, ctx, outcome in zip(ids, contexts, outcomes):
-            if isinstance(outcome, Outcome):
+            if isinstance(outcome, TurnResult):
                 if self.store.complete(job_id, result=outcome.result, action_en=outcome.action_en,
                                        result_en=outcome.result_en, world_en=outcome.world_en):
                     self.turns_served += 1
@@ -160,8 +163,8 @@ class ModelWorker:
                 else:
                     self.jobs_failed += 1
             else:
-                log.warning("job %s failed: %s: %s", job_id, type(outcome).__name__, outcome)
-                self._fail(job_id, f"generation failed: {type(outcome).__name__}: {outcome}")
+                log.warning("job %s failed: %s", job_id, outcome.reason)
+                self._fail(job_id, outcome.reason)
         self.batches += 1
         self.batched_jobs += len(batch)
         self._batch_seconds.append(time.perf_counter() - started)
