@@ -4,7 +4,7 @@ import pytest
 
 from adventure.budget import encode_text
 from adventure.errors import GamioError, ModelNotAvailable
-from adventure.generate import generate_results
+from adventure.engines.hf import HFEngine
 from adventure.generation import GenerationSettings
 from adventure.models import load_causal_lm, resolve_model_spec
 
@@ -23,9 +23,10 @@ def test_tiny_model_reloads_and_generates_with_seed_settings(session_artifacts, 
     assert model.generation_config.repetition_penalty == 5.0 and model.generation_config.num_beams == 2
     prompt = encode_text(tok, "Вы стоите у ворот замка.\n> Постучать\n")
     settings = GenerationSettings.load("gamio")
-    first = generate_results(model, tok, [prompt, prompt[:5]], settings, seed=3)
-    again = generate_results(model, tok, [prompt, prompt[:5]], settings, seed=3)
-    assert [g.raw for g in first] == [g.raw for g in again]  # a fixed seed reproduces the sample
+    engine = HFEngine(model, tok)
+    first = engine.generate([prompt, prompt[:5]], settings, seed=3)
+    again = engine.generate([prompt, prompt[:5]], settings, seed=3)
+    assert [g.text for g in first] == [g.text for g in again]  # a fixed seed reproduces the sample
     assert all(0 < g.new_tokens <= 55 for g in first)
 
 

@@ -12,7 +12,8 @@ import sacrebleu
 from adventure.errors import GamioError
 from adventure.parallel import load_parallel_texts, load_parallel_tree, load_sentence_pairs, parallel_ids
 from adventure.tiny_marian import build_tiny_marian, tiny_marian_dir
-from adventure.translation import Translator, plan_text, split_sentences
+from adventure.segmentation import plan_text, split_sentences
+from adventure.translation import Translator
 from adventure.translation_cache import SQLiteTranslationCache
 
 @pytest.fixture(scope="session")
@@ -105,25 +106,6 @@ def test_sentence_count_mismatch_keeps_the_paragraph_as_one_pair(tmp_path):
     (tmp_path / "t.en.json").write_text(json.dumps(tree), encoding="utf-8")
     (tmp_path / "t.ru.json").write_text(json.dumps(ru, ensure_ascii=False), encoding="utf-8")
     assert load_sentence_pairs(tmp_path) == [("Wait.", "Ждать."), ("One. Two.", "Раз, два.")]
-
-
-# ---------------------------------------------------------------------------------------------- segmentation
-
-def test_plans_reassemble_every_corpus_text_exactly():
-    texts = [t.en for t in load_parallel_texts()] + [t.ru for t in load_parallel_texts()]
-    texts.append("> Open the door\n\nIt creaks.  A draft!\n  > \n***\r\n> Run, run, run, run, run away now")
-    for text in texts:
-        plan = plan_text(text, lambda s: len(s.split()) + 1, 6)
-        assert "".join(piece for _, piece in plan) == text
-        assert all(len(piece.split()) + 1 <= 6 for translate, piece in plan if translate)
-        assert not any(translate and piece.lstrip().startswith(">") for translate, piece in plan)
-
-
-def test_split_sentences_respects_dialogue_and_abbreviations():
-    assert split_sentences('Mr. Smith waits. "Stop!" he says. Then he runs... Away!') == [
-        "Mr. Smith waits.", '"Stop!" he says.', "Then he runs...", "Away!"]
-    assert split_sentences("«Стой!» — крикнул он. — Кто там? Он ушёл.") == [
-        "«Стой!» — крикнул он.", "— Кто там?", "Он ушёл."]
 
 
 # ---------------------------------------------------------------------------------------------- tiny Marian
@@ -282,7 +264,8 @@ def test_absent_hub_model_offline_is_a_clear_error(tmp_path):
             "except ModelNotAvailable as exc:\n    print('ModelNotAvailable:', exc)\n") % (tmp_path / "artifacts")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert "ModelNotAvailable:" in result.stdout, result.stderr[-2000:]
-    assert "Helsinki-NLP/opus-mt-en-ru" in result.stdout and "translator.model=/path/to/folder" in result.stdout
+    assert "Helsinki-NLP/opus-mt-en-ru" in result.stdout and "translation.en_ru=/path/to/folder" in result.stdout
+    assert "translator.model=/path/to/folder" in result.stdout
     with pytest.raises(GamioError, match="does not exist"):
         Translator("/nonexistent/opus-mt-folder", "en-ru")
     with pytest.raises(GamioError, match="direction"):

@@ -4,7 +4,7 @@ import pytest
 
 from adventure.errors import GamioError
 from adventure.trees import load_tree, load_trees, save_tree, tree_from_dict
-from tests.conftest import REAL_TREE_NODE_COUNTS
+from tests.helpers.real_data import REAL_TREE_NODE_COUNTS
 
 
 def test_real_trees_load_with_exact_node_counts(real_trees_dir):

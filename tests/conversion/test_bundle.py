@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from adventure.paths import SHARED_DATA_DIR
+from tests.helpers.real_data import REAL_TF_CHECKPOINT_DIR
 from conversion.bundle_reader import BundleReader, resolve_prefix, shard_path
 from conversion.bundle_writer import BundleWriter, write_checkpoint_state
 from conversion.checksum import masked_crc32c
@@ -13,7 +13,7 @@ from conversion.errors import CheckpointError
 from conversion.leveldb_table import FOOTER_SIZE, TABLE_MAGIC, build_block, read_table, write_table
 from conversion.protowire import encode_varint
 
-TF_FIXTURE = SHARED_DATA_DIR / "tf-gpt2-tiny"
+TF_FIXTURE = REAL_TF_CHECKPOINT_DIR
 needs_fixture = pytest.mark.skipif(not TF_FIXTURE.is_dir(),
                                    reason=f"real TensorFlow fixture {TF_FIXTURE} is absent (../shared not mounted)")
 

@@ -13,14 +13,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from adventure.errors import GamioError
-from adventure.paths import REPO_ROOT, SHARED_DATA_DIR
+from adventure.paths import REPO_ROOT
+from tests.helpers.real_data import REAL_TF_CHECKPOINT_DIR
 from conversion.bundle_reader import shard_path
 from conversion.bundle_writer import BundleWriter, write_checkpoint_state
 from conversion.convert import convert_checkpoint
 from conversion.gpt2_mapping import HParams, weight_map
 from conversion.verify import reference_logits
 
-TF_FIXTURE = SHARED_DATA_DIR / "tf-gpt2-tiny"
+TF_FIXTURE = REAL_TF_CHECKPOINT_DIR
 needs_fixture = pytest.mark.skipif(not TF_FIXTURE.is_dir(),
                                    reason=f"real TensorFlow fixture {TF_FIXTURE} is absent (../shared not mounted)")
 HP = HParams(n_vocab=260, n_ctx=32, n_embd=16, n_head=2, n_layer=2)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from adventure.paths import REPO_ROOT, SAMPLE_STORIES_DIR
-from tests.conftest import install_tiny_marians
+from tests.helpers.models import install_tiny_marians
 
 STABLE_KEYS = ("perplexity", "bits_per_char", "distinct_1", "distinct_2", "repeated_4gram_rate", "cyrillic_share",
                "cut_action_share", "bleu", "chrf")

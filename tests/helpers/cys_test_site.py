@@ -14,8 +14,8 @@ Stories (link ids are story-wide, as on the site):
   404 story ids that do not exist answer 404; 5 answers a page without the form (unpublished);
   6 is malformed (no END MAIN marker); robots.txt disallows story 66.
 
-Run alone: `python tests/cys_test_site.py` prints its base URL and serves until Ctrl-C;
-`python tests/cys_test_site.py --snapshot <dir>` writes a page cache of stories 1 and 2 (tests/data/cys_snapshot).
+Run alone: `python -m tests.helpers.cys_test_site` prints its base URL and serves until Ctrl-C;
+`python -m tests.helpers.cys_test_site --snapshot <dir>` writes a page cache of stories 1 and 2 (tests/data/cys_snapshot).
 """
 from __future__ import annotations
 
@@ -308,7 +308,7 @@ def write_snapshot(out_dir, story_ids=("1", "2")) -> None:
 if __name__ == "__main__":
     import sys
 
-    if sys.argv[1:2] == ["--snapshot"]:  # python tests/cys_test_site.py --snapshot tests/data/cys_snapshot
+    if sys.argv[1:2] == ["--snapshot"]:  # python -m tests.helpers.cys_test_site --snapshot tests/data/cys_snapshot
         write_snapshot(sys.argv[2])
         sys.exit(0)
     with CysTestSite() as running:

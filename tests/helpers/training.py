@@ -52,12 +52,10 @@ def read_metrics(model_dir: Path) -> dict:
 
 def compose_training(artifacts: Path, *overrides: str):
     """The `python -m training` config, composed in-process (for runs and errors that need no subprocess)."""
-    from hydra import compose, initialize_config_dir
+    from adventure.config import compose
+    from training.config import TrainingConfig
 
-    from adventure.paths import CONFIGS_DIR
-
-    with initialize_config_dir(config_dir=str(CONFIGS_DIR), version_base="1.3"):
-        return compose("training", overrides=[f"paths.artifacts={artifacts}", *overrides])
+    return compose("training", [f"paths.artifacts={artifacts}", *overrides], TrainingConfig)
 
 
 # Few steps of the tiny model: enough to see the loss move, seconds on 2 cores.

@@ -1,4 +1,4 @@
-"""The cys crawler end to end over real HTTP against tests/cys_test_site.py: tree shape, endings, loops,
+"""The cys crawler end to end over real HTTP against tests/helpers/cys_test_site.py: tree shape, endings, loops,
 each link once within two requests, retries, failures listed with reasons, limits, exit status."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from adventure.paths import CONFIGS_DIR, REPO_ROOT
 from adventure.trees import load_tree
-from cys_test_site import CysTestSite
+from tests.helpers.cys_test_site import CysTestSite
 from scraping.crawler import CrawlSettings, crawl_story
 from scraping.http_client import HttpClient
 from scraping.page_cache import PageCache

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from cys_test_site import CysTestSite, default_stories, render_page
+from tests.helpers.cys_test_site import CysTestSite, default_stories, render_page
 from scraping.http_client import FetchError, HttpClient, retry_after_seconds
 from scraping.page_cache import PageCache
 from scraping.site_protocol import (PageError, follow_link_form, is_ending_link, parse_viewer_page,

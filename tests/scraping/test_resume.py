@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from adventure.paths import REPO_ROOT
-from cys_test_site import CysTestSite
+from tests.helpers.cys_test_site import CysTestSite
 from test_scraping_crawl import cys_overrides, scraping_cfg
 from scraping.stage import run
 

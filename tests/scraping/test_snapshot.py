@@ -1,4 +1,4 @@
-"""source=snapshot: the shipped page cache (tests/data/cys_snapshot, made by `python tests/cys_test_site.py
+"""source=snapshot: the shipped page cache (tests/data/cys_snapshot, made by `python -m tests.helpers.cys_test_site
 --snapshot`) rebuilds the trees offline, identical to a live crawl of the same stories."""
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 
 from adventure.errors import GamioError
 from adventure.trees import load_tree
-from cys_test_site import CysTestSite
+from tests.helpers.cys_test_site import CysTestSite
 from scraping.stage import run
 from test_scraping_crawl import cys_overrides, scraping_cfg
 
-SNAPSHOT = Path(__file__).parent / "data" / "cys_snapshot"
+SNAPSHOT = Path(__file__).parent.parent / "data" / "cys_snapshot"
 UNREACHABLE = "http://127.0.0.1:9"  # nothing listens there: any request would fail
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from adventure.paths import REPO_ROOT
 from adventure.trees import load_tree
-from conftest import REAL_TREE_NODE_COUNTS
+from tests.helpers.real_data import REAL_TREE_NODE_COUNTS
 from scraping.stage import run
 from test_scraping_crawl import scraping_cfg
 

@@ -9,7 +9,7 @@ import pytest
 
 from adventure.text import normalize_action, normalize_result, normalize_text
 from serving.app import create_app
-from tests.conftest import install_tiny_marians
+from tests.helpers.models import install_tiny_marians
 from serving.config import compose_serving_config
 from serving.service import build_service
 

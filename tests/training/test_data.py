@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest_training import build_story_dataset
+from tests.helpers.training import build_story_dataset
 
 from adventure.budget import build_prompt, encode_text
 from adventure.errors import GamioError

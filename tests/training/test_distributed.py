@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest_training import QUICK, build_story_dataset, read_metrics, run_training
+from tests.helpers.training import QUICK, build_story_dataset, read_metrics, run_training
 
 from adventure.paths import REPO_ROOT
 from training.train import last_complete_checkpoint

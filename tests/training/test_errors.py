@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest_training import QUICK, build_story_dataset, compose_training, run_training
+from tests.helpers.training import QUICK, build_story_dataset, compose_training, run_training
 
 from adventure.errors import GamioError
 from training.train import train

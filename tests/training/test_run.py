@@ -6,7 +6,7 @@ import re
 
 import pytest
 import yaml
-from conftest_training import QUICK, build_story_dataset, compose_training, read_metrics, run_training
+from tests.helpers.training import QUICK, build_story_dataset, compose_training, read_metrics, run_training
 
 from adventure.generation import GenerationSettings
 from adventure.models import resolve_model_spec
