@@ -21,12 +21,13 @@ from adventure.errors import GamioError
 from adventure.generation import GenerationSettings
 from adventure.paths import artifacts_dir
 from eval import eval_sets
-from eval.generation_metrics import play_turns, text_metrics, timing_metrics
+from eval.generation_metrics import play_turns, timing_metrics
 from eval.likelihood import likelihood
 from eval.model_set import EvalModel, resolve_models, translator_specs
 from eval.plots import write_plots
 from eval.report import build_report, write_json
 from eval.report_md import write_markdown
+from eval.text_metrics import text_metrics
 from eval.translation_metrics import score_translator
 from eval.wrapped_model import load_wrapped
 
@@ -89,7 +90,8 @@ def evaluate_model(spec: EvalModel, wrapped, test, playthrough, presets, cfg,
     play, replies = {}, {}
     for preset in presets:
         turns = play_turns(wrapped, playthrough, preset, int(cfg.seed), int(cfg.playthrough.max_turns))
-        play[preset.name] = text_metrics(turns)
+        play[preset.name] = text_metrics([t.text for t in turns], [t.new_tokens for t in turns],
+                                         [t.cut_action for t in turns])
         timing["playthrough"][preset.name] = timing_metrics(turns)
         replies[preset.name] = [t.text for t in turns]
         progress.update(1)

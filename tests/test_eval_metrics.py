@@ -1,5 +1,5 @@
-"""The eval stage's numbers on hand-checkable cases: likelihood, text metrics, translation scores, the sets,
-language detection and the recommendation rule."""
+"""The eval stage's numbers on hand-checkable cases: likelihood, text metrics (the evaluate modules in
+eval/metrics/), translation scores, the sets, language detection and the recommendation rule."""
 from __future__ import annotations
 
 import json
@@ -10,10 +10,10 @@ import pytest
 from adventure.models import ModelSource
 from adventure.story_format import Sample, render_prompt
 from eval.eval_sets import cap, playthrough_set
-from eval.generation_metrics import cyrillic_share, distinct_n, repeated_ngram_rate
 from eval.likelihood import likelihood, prepare, target_nll
 from eval.model_set import EvalModel, detect_language
 from eval.report import recommend, rounded
+from eval.text_metrics import METRICS_DIR, likelihood_metrics, load_metric, text_metrics
 from eval.translation_metrics import corpus_scores
 
 
@@ -57,6 +57,13 @@ def test_likelihood_matches_a_direct_forward_pass(tiny):
     assert result.characters == sum(len(s.target) for s in SAMPLES)
     assert result.perplexity == pytest.approx(math.exp(total / result.tokens), rel=1e-6)
     assert result.bits_per_char == pytest.approx(total / math.log(2) / result.characters, rel=1e-6)
+    # The report's values must not move: the evaluate module does the same float operations as the old code.
+    metrics = result.metrics()
+    total = sum(result.item_nll_nats)
+    assert metrics["perplexity"] == math.exp(total / result.tokens)
+    assert metrics["bits_per_char"] == total / math.log(2) / result.characters
+    assert metrics["nll_bits"] == total / math.log(2)
+    assert (metrics["samples"], metrics["targets_cut"]) == (3, 0)
 
 
 def test_uniform_model_gives_vocabulary_perplexity_and_log2v_bits_per_token(tiny_untrained_dir):
@@ -85,6 +92,18 @@ def test_prompt_is_budgeted_and_overlong_result_is_cut_consistently(tiny):
     assert tokenizer.decode(item.target_ids) == long.target[: item.characters]
 
 
+def distinct_n(texts, n):
+    return load_metric("distinct_n").compute(predictions=texts, n=n)[f"distinct_{n}"]
+
+
+def repeated_ngram_rate(texts, n=4):
+    return load_metric("repeated_ngrams").compute(predictions=texts, n=n)[f"repeated_{n}gram_rate"]
+
+
+def cyrillic_share(texts):
+    return load_metric("cyrillic_share").compute(predictions=texts)["cyrillic_share"]
+
+
 def test_text_metrics_on_hand_examples():
     assert distinct_n(["a b a b"], 1) == 0.5  # {a, b} of 4 words
     assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)  # {ab, ba} of 3 bigrams
@@ -94,6 +113,45 @@ def test_text_metrics_on_hand_examples():
     assert repeated_ngram_rate(["a b c d", "a b c d"], 4) == 0.0  # repeats across replies are not loops
     assert cyrillic_share(["абв", "abc"]) == 0.5
     assert cyrillic_share(["123 !"]) == 0.0
+
+
+# Replies and the metrics the hand-written functions (now the evaluate modules) gave for them: equal to the bit,
+# so a report's values do not move across the change.
+REPLIES = ["Дверь скрипит. За ней темно, и вы слышите шаги.", "",
+           "Вы идёте на север. Вы идёте на север. Вы идёте на север.", "The door is locked. Дверь заперта!", "   ",
+           "Ёжик ест 3 яблока_и_груши; «ещё»?"]
+REPLY_TOKENS = [17, 0, 30, 12, 1, 14]
+REPLY_CUT = [False, False, True, False, False, True]
+REPORTED = {"samples": 6, "mean_length": 28.833333333333332, "mean_new_tokens": 12.333333333333334,
+            "empty_share": 0.3333333333333333, "distinct_1": 0.6875, "distinct_2": 0.75, "repeated_4gram_rate": 0.25,
+            "cyrillic_share": 0.8818897637795275, "cut_action_share": 0.3333333333333333}
+
+
+def metric_files() -> list[str]:
+    return sorted(str(p.relative_to(METRICS_DIR)) for p in METRICS_DIR.rglob("*") if p.is_file())
+
+
+def test_report_text_metrics_keep_their_values_and_write_nothing_into_the_repo():
+    before = metric_files()
+    result = text_metrics(REPLIES, REPLY_TOKENS, REPLY_CUT)
+    assert list(result) == list(REPORTED) and result == REPORTED
+    assert all(repr(result[k]) == repr(v) for k, v in REPORTED.items())  # same floats, not merely close
+    assert text_metrics([], [], []) == dict.fromkeys(REPORTED, 0.0) | {"samples": 0}
+    assert load_metric("distinct_n") is load_metric("distinct_n")  # loaded once per process
+    with pytest.raises(ValueError, match="one of each per reply"):
+        text_metrics(["a"], [], [False])
+    assert metric_files() == before == [f"{name}/{name}.py" for name in
+                                        ("bits_per_char", "cyrillic_share", "distinct_n", "repeated_ngrams")]
+
+
+def test_likelihood_metrics_of_hand_totals():
+    ln2 = math.log(2)
+    result = likelihood_metrics([10 * ln2, 6 * ln2], [2, 2], [3, 5], targets_cut=1)
+    assert result == {"perplexity": pytest.approx(16.0), "bits_per_char": pytest.approx(2.0),
+                      "nll_bits": pytest.approx(16.0), "tokens": 4, "characters": 8, "samples": 2, "targets_cut": 1}
+    empty = likelihood_metrics([], [], [], targets_cut=0)
+    assert math.isnan(empty["perplexity"]) and math.isnan(empty["bits_per_char"])
+    assert (empty["tokens"], empty["characters"], empty["samples"]) == (0, 0, 0)
 
 
 def test_translation_scores_with_sacrebleu():
