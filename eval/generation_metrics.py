@@ -10,13 +10,12 @@ cleaned, player-facing text; wall-clock numbers are returned apart (they go unde
     repeated_4gram_rate  word 4-grams that repeat an earlier 4-gram of the same reply / all 4-grams (loops)
     cyrillic_share       Cyrillic letters / all letters (a Russian game should read Russian)
     cut_action_share     replies in which cleanup cut an invented `> action` line
+(computed by eval/text_metrics.py with the evaluate modules in eval/metrics/)
 """
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -26,10 +25,6 @@ from adventure.turns import TurnFailure, TurnInput
 
 log = logging.getLogger(__name__)
 
-_WORD = re.compile(r"\w+")
-_LETTER = re.compile(r"[^\W\d_]")
-_CYRILLIC = re.compile(r"[\u0400-\u04FF]")
-
 
 @dataclass(frozen=True)
 class Turn:
@@ -38,47 +33,6 @@ class Turn:
     cut_action: bool
     new_tokens: int
     seconds: float
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1)]
-
-
-def distinct_n(texts: Sequence[str], n: int) -> float:
-    grams = [g for t in texts for g in ngrams(words(t), n)]
-    return len(set(grams)) / len(grams) if grams else 0.0
-
-
-def repeated_ngram_rate(texts: Sequence[str], n: int = 4) -> float:
-    repeated = total = 0
-    for text in texts:
-        counts = Counter(ngrams(words(text), n))
-        total += sum(counts.values())
-        repeated += sum(c - 1 for c in counts.values())
-    return repeated / total if total else 0.0
-
-
-def cyrillic_share(texts: Sequence[str]) -> float:
-    letters = sum(len(_LETTER.findall(t)) for t in texts)
-    return sum(len(_CYRILLIC.findall(t)) for t in texts) / letters if letters else 0.0
-
-
-def text_metrics(turns: Sequence[Turn]) -> dict:
-    texts = [t.text for t in turns]
-    n = max(1, len(turns))
-    return {"samples": len(turns),
-            "mean_length": sum(len(t) for t in texts) / n,
-            "mean_new_tokens": sum(t.new_tokens for t in turns) / n,
-            "empty_share": sum(not t.strip() for t in texts) / n,
-            "distinct_1": distinct_n(texts, 1),
-            "distinct_2": distinct_n(texts, 2),
-            "repeated_4gram_rate": repeated_ngram_rate(texts, 4),
-            "cyrillic_share": cyrillic_share(texts),
-            "cut_action_share": sum(t.cut_action for t in turns) / n}
 
 
 def percentile(values: Sequence[float], q: float) -> float:

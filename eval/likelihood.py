@@ -9,16 +9,18 @@ result, as a game turn would), and the model scores the result's tokens after it
 
 Perplexity depends on the tokenizer (a bigger vocabulary has fewer, harder tokens); bits per character does
 not, which is what makes models with different vocabularies comparable. Totals are summed over the whole set
-before dividing (a long result weighs more than a short one), like a corpus-level perplexity.
+before dividing (a long result weighs more than a short one), like a corpus-level perplexity. The division is
+done by the `bits_per_char` evaluate module (eval/metrics/, loaded by eval/text_metrics.py), the same code a
+researcher can run outside gamio.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
 from adventure.budget import build_prompt, encode_text
 from adventure.story_format import Sample
+from eval.text_metrics import likelihood_metrics
 
 
 @dataclass(frozen=True)
@@ -31,24 +33,34 @@ class ScoredText:
 
 @dataclass(frozen=True)
 class Likelihood:
-    nll_nats: float
-    tokens: int
-    characters: int
-    samples: int
+    """Per scored sample (in input order): summed NLL of its result (nats), result tokens, result characters."""
+    item_nll_nats: tuple[float, ...]
+    item_tokens: tuple[int, ...]
+    item_characters: tuple[int, ...]
     targets_cut: int
 
     @property
+    def samples(self) -> int:
+        return len(self.item_nll_nats)
+
+    @property
+    def tokens(self) -> int:
+        return sum(self.item_tokens)
+
+    @property
+    def characters(self) -> int:
+        return sum(self.item_characters)
+
+    @property
     def perplexity(self) -> float:
-        return math.exp(self.nll_nats / self.tokens) if self.tokens else float("nan")
+        return self.metrics()["perplexity"]
 
     @property
     def bits_per_char(self) -> float:
-        return self.nll_nats / math.log(2) / self.characters if self.characters else float("nan")
+        return self.metrics()["bits_per_char"]
 
     def metrics(self) -> dict:
-        return {"perplexity": self.perplexity, "bits_per_char": self.bits_per_char,
-                "nll_bits": self.nll_nats / math.log(2), "tokens": self.tokens, "characters": self.characters,
-                "samples": self.samples, "targets_cut": self.targets_cut}
+        return likelihood_metrics(self.item_nll_nats, self.item_tokens, self.item_characters, self.targets_cut)
 
 
 def prepare(tokenizer, sample: Sample, context_length: int, max_turns: int = 10) -> ScoredText:
@@ -105,6 +117,6 @@ def likelihood(model, tokenizer, samples: Sequence[Sample], context_length: int,
     items = [prepare(tokenizer, s, context_length, max_turns) for s in samples]
     items = [i for i in items if i.target_ids]  # an empty result has nothing to score
     nll = target_nll(model, items, batch_size)
-    return Likelihood(nll_nats=sum(nll), tokens=sum(len(i.target_ids) for i in items),
-                      characters=sum(i.characters for i in items), samples=len(items),
+    return Likelihood(item_nll_nats=tuple(nll), item_tokens=tuple(len(i.target_ids) for i in items),
+                      item_characters=tuple(i.characters for i in items),
                       targets_cut=sum(i.target_cut for i in items))

@@ -20,13 +20,14 @@ from adventure.cli import resolved_config
 from adventure.generation import GenerationSettings
 from adventure.paths import artifacts_dir
 from eval import eval_sets
-from eval.generation_metrics import play_turns, text_metrics, timing_metrics
+from eval.generation_metrics import play_turns, timing_metrics
 from eval.likelihood import likelihood
 from eval.model_set import EvalModel, resolve_models, translator_specs
 from eval.plots import write_plots
 from eval.report import build_report, write_json
 from eval.report_md import write_markdown
 from eval.subjects import TranslatorPool, load_pipeline, model_side_samples
+from eval.text_metrics import text_metrics
 from eval.translation_metrics import score_translator
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ def evaluate_model(spec: EvalModel, pipeline, test, playthrough, presets, cfg,
     play, replies = {}, {}
     for preset in presets:
         turns = play_turns(pipeline, playthrough, preset, int(cfg.seed), max_turns)
-        play[preset.name] = text_metrics(turns)
+        play[preset.name] = text_metrics([t.text for t in turns], [t.new_tokens for t in turns],
+                                         [t.cut_action for t in turns])
         timing["playthrough"][preset.name] = timing_metrics(turns)
         replies[preset.name] = [t.text for t in turns]
         progress.update(1)

@@ -1,19 +1,25 @@
-"""The eval stage's numbers on hand-checkable cases: likelihood, text metrics, translation scores, the sets,
-language detection and the recommendation rule."""
+"""The eval stage's numbers on hand-checkable cases: likelihood, text metrics (the evaluate modules in
+eval/metrics/, as gamio and as a researcher outside gamio load them), translation scores, the sets, language
+detection and the recommendation rule."""
 from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from adventure.budget import encode_text
 from adventure.models import ModelSource
 from adventure.story_format import Sample, render_prompt
 from eval.eval_sets import cap, playthrough_set
-from eval.generation_metrics import cyrillic_share, distinct_n, repeated_ngram_rate
-from eval.likelihood import likelihood, prepare, target_nll
+from eval.likelihood import ScoredText, likelihood, prepare, target_nll
 from eval.model_set import EvalModel, detect_language
 from eval.report import recommend, rounded
+from eval.text_metrics import METRICS_DIR, likelihood_metrics, load_metric, text_metrics
 from eval.translation_metrics import corpus_scores
 
 
@@ -57,6 +63,13 @@ def test_likelihood_matches_a_direct_forward_pass(tiny):
     assert result.characters == sum(len(s.target) for s in SAMPLES)
     assert result.perplexity == pytest.approx(math.exp(total / result.tokens), rel=1e-6)
     assert result.bits_per_char == pytest.approx(total / math.log(2) / result.characters, rel=1e-6)
+    # The report's values must not move: the evaluate module does the same float operations as the old code.
+    metrics = result.metrics()
+    total = sum(result.item_nll_nats)
+    assert metrics["perplexity"] == math.exp(total / result.tokens)
+    assert metrics["bits_per_char"] == total / math.log(2) / result.characters
+    assert metrics["nll_bits"] == total / math.log(2)
+    assert (metrics["samples"], metrics["targets_cut"]) == (3, 0)
 
 
 def test_uniform_model_gives_vocabulary_perplexity_and_log2v_bits_per_token(tiny_untrained_dir):
@@ -85,6 +98,18 @@ def test_prompt_is_budgeted_and_overlong_result_is_cut_consistently(tiny):
     assert tokenizer.decode(item.target_ids) == long.target[: item.characters]
 
 
+def distinct_n(texts, n):
+    return load_metric("distinct_n").compute(predictions=texts, n=n)[f"distinct_{n}"]
+
+
+def repeated_ngram_rate(texts, n=4):
+    return load_metric("repeated_ngrams").compute(predictions=texts, n=n)[f"repeated_{n}gram_rate"]
+
+
+def cyrillic_share(texts):
+    return load_metric("cyrillic_share").compute(predictions=texts)["cyrillic_share"]
+
+
 def test_text_metrics_on_hand_examples():
     assert distinct_n(["a b a b"], 1) == 0.5  # {a, b} of 4 words
     assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)  # {ab, ba} of 3 bigrams
@@ -94,6 +119,156 @@ def test_text_metrics_on_hand_examples():
     assert repeated_ngram_rate(["a b c d", "a b c d"], 4) == 0.0  # repeats across replies are not loops
     assert cyrillic_share(["абв", "abc"]) == 0.5
     assert cyrillic_share(["123 !"]) == 0.0
+
+
+# Replies and the metrics the hand-written functions (now the evaluate modules) gave for them: equal to the bit,
+# so a report's values do not move across the change.
+REPLIES = ["Дверь скрипит. За ней темно, и вы слышите шаги.", "",
+           "Вы идёте на север. Вы идёте на север. Вы идёте на север.", "The door is locked. Дверь заперта!", "   ",
+           "Ёжик ест 3 яблока_и_груши; «ещё»?"]
+REPLY_TOKENS = [17, 0, 30, 12, 1, 14]
+REPLY_CUT = [False, False, True, False, False, True]
+REPORTED = {"samples": 6, "mean_length": 28.833333333333332, "mean_new_tokens": 12.333333333333334,
+            "empty_share": 0.3333333333333333, "distinct_1": 0.6875, "distinct_2": 0.75, "repeated_4gram_rate": 0.25,
+            "cyrillic_share": 0.8818897637795275, "cut_action_share": 0.3333333333333333}
+
+
+def metric_files() -> list[str]:
+    return sorted(str(p.relative_to(METRICS_DIR)) for p in METRICS_DIR.rglob("*") if p.is_file())
+
+
+def test_report_text_metrics_keep_their_values_and_write_nothing_into_the_repo():
+    before = metric_files()
+    result = text_metrics(REPLIES, REPLY_TOKENS, REPLY_CUT)
+    assert list(result) == list(REPORTED) and result == REPORTED
+    assert all(repr(result[k]) == repr(v) for k, v in REPORTED.items())  # same floats, not merely close
+    assert text_metrics([], [], []) == dict.fromkeys(REPORTED, 0.0) | {"samples": 0}
+    assert load_metric("distinct_n") is load_metric("distinct_n")  # loaded once per process
+    with pytest.raises(ValueError, match="one of each per reply"):
+        text_metrics(["a"], [], [False])
+    assert metric_files() == before == [f"{name}/{name}.py" for name in
+                                        ("bits_per_char", "cyrillic_share", "distinct_n", "repeated_ngrams")]
+
+
+def test_likelihood_metrics_of_hand_totals():
+    ln2 = math.log(2)
+    result = likelihood_metrics([10 * ln2, 6 * ln2], [2, 2], [3, 5], targets_cut=1)
+    assert result == {"perplexity": pytest.approx(16.0), "bits_per_char": pytest.approx(2.0),
+                      "nll_bits": pytest.approx(16.0), "tokens": 4, "characters": 8, "samples": 2, "targets_cut": 1}
+    empty = likelihood_metrics([], [], [], targets_cut=0)
+    assert math.isnan(empty["perplexity"]) and math.isnan(empty["bits_per_char"])
+    assert (empty["tokens"], empty["characters"], empty["samples"]) == (0, 0, 0)
+
+
+# A researcher's use: evaluate.load by path, outside the repository, offline, with a fresh Hugging Face cache.
+RESEARCHER = r"""
+import json, math, sys, time
+
+import evaluate
+
+metrics_dir, model_dir, texts, prompts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+out = {"load_seconds": {}}
+
+
+def load(name, *config):
+    started = time.perf_counter()
+    module = evaluate.load(f"{metrics_dir}/{name}", *config)
+    out["load_seconds"]["/".join((name,) + config)] = time.perf_counter() - started
+    return module
+
+
+def error(call):
+    try:
+        call()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+distinct, repeated, cyrillic = load("distinct_n"), load("repeated_ngrams"), load("cyrillic_share")
+out["distinct"] = [distinct.compute(predictions=["Дверь скрипит. Дверь открыта."]),
+                   distinct.compute(predictions=["Дверь", "дверь"], n=1),
+                   distinct.compute(predictions=["a b a b", "x"], n=[1, 2, 3]), distinct.compute(predictions=[])]
+out["repeated"] = [repeated.compute(predictions=["a b c d a b c d"]),
+                   repeated.compute(predictions=["я иду домой, я иду домой"], n=2),
+                   repeated.compute(predictions=["a b c d", "a b c d"]), repeated.compute(predictions=[]),
+                   repeated.compute(predictions=["Дверь, дверь! ДВЕРЬ"], n=1)]
+out["cyrillic"] = [cyrillic.compute(predictions=["Hello мир"]), cyrillic.compute(predictions=["Ёжик ест 3 яблока!"]),
+                   cyrillic.compute(predictions=["123 !"]), cyrillic.compute(predictions=[])]
+out["bad_n"] = error(lambda: distinct.compute(predictions=["a"], n=0))
+nll = load("bits_per_char")
+ln2 = math.log(2)
+out["nll"] = [nll.compute(nll_nats=[10 * ln2, 6 * ln2], characters=[3, 5], tokens=[2, 2]),
+              nll.compute(nll_nats=[], characters=[], tokens=[])]
+model = load("bits_per_char", "texts")
+out["texts"] = model.compute(predictions=texts, model_id=model_dir, batch_size=2)
+out["prompted"] = model.compute(predictions=texts, prompts=prompts, model_id=model_dir)
+out["hub_offline"] = error(lambda: model.compute(predictions=["Привет"], model_id="nobody/not-a-cached-model"))
+out["bad_config"] = error(lambda: evaluate.load(f"{metrics_dir}/bits_per_char", "tokens"))
+out["wrong_config"] = error(lambda: nll.compute(nll_nats=[1.0], characters=[1], tokens=[1], model_id=model_dir))
+out["gamio_imported"] = sorted({m.split(".")[0] for m in sys.modules}
+                               & {"adventure", "eval", "scraping", "training", "conversion", "serving"})
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+TEXTS = ["Дверь скрипит. За ней темно.", "Никто не отвечает.", "Пол прогибается, и вы слышите шаги наверху. " * 3]
+PROMPTS = ["Вы открываете дверь.", None, "> Войти\n"]
+
+
+@pytest.fixture(scope="module")
+def researcher(tiny_untrained_dir, tmp_path_factory) -> dict:
+    home = tmp_path_factory.mktemp("researcher")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(home / "hf"))
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([sys.executable, "-c", RESEARCHER, str(METRICS_DIR), str(tiny_untrained_dir),
+                           json.dumps(TEXTS), json.dumps(PROMPTS)], cwd=home, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_modules_load_outside_gamio_offline_and_give_hand_computed_values(researcher):
+    assert researcher["gamio_imported"] == []  # self-contained: nothing of gamio was needed
+    assert set(researcher["load_seconds"]) == {"distinct_n", "repeated_ngrams", "cyrillic_share", "bits_per_char",
+                                               "bits_per_char/texts"}
+    # дверь скрипит дверь открыта: 3 of 4 words and 3 of 3 bigrams unique; case does not split a word
+    assert researcher["distinct"] == [{"distinct_1": 0.75, "distinct_2": 1.0}, {"distinct_1": 0.5},
+                                      {"distinct_1": 0.6, "distinct_2": pytest.approx(2 / 3), "distinct_3": 1.0},
+                                      {"distinct_1": 0.0, "distinct_2": 0.0}]
+    # я иду / иду домой / домой я / я иду / иду домой: 2 of 5 bigrams repeat
+    # ... and the same words as distinct_n: case and punctuation do not make "дверь" three different words
+    assert researcher["repeated"] == [{"repeated_4gram_rate": pytest.approx(0.2)}, {"repeated_2gram_rate": 0.4},
+                                      {"repeated_4gram_rate": 0.0}, {"repeated_4gram_rate": 0.0},
+                                      {"repeated_1gram_rate": pytest.approx(2 / 3)}]
+    assert researcher["cyrillic"] == [{"cyrillic_share": 0.375}, {"cyrillic_share": 1.0}, {"cyrillic_share": 0.0},
+                                      {"cyrillic_share": 0.0}]
+    assert "positive int" in researcher["bad_n"]
+    full, empty = researcher["nll"]
+    assert full == {"bits_per_char": pytest.approx(2.0), "perplexity": pytest.approx(16.0),
+                    "nll_bits": pytest.approx(16.0), "tokens": 4, "characters": 8}
+    assert math.isnan(empty["bits_per_char"]) and math.isnan(empty["perplexity"]) and empty["tokens"] == 0
+    assert "nobody/not-a-cached-model" in researcher["hub_offline"] and "HF_HUB_OFFLINE" in researcher["hub_offline"]
+    assert "'nll'" in researcher["bad_config"] and "'texts'" in researcher["bad_config"]
+    assert "model_id" in researcher["wrong_config"] and "'texts' config" in researcher["wrong_config"]
+
+
+def nll_metrics(tokenizer, model, texts, prompts) -> dict:
+    """Mode A fed with NLLs from eval/likelihood.py: each text after its prompt, or after the start token."""
+    items = [ScoredText(encode_text(tokenizer, p) if p else [tokenizer.bos_token_id], encode_text(tokenizer, t),
+                        len(t), False) for t, p in zip(texts, prompts)]
+    return load_metric("bits_per_char").compute(nll_nats=target_nll(model, items),
+                                                tokens=[len(i.target_ids) for i in items],
+                                                characters=[len(t) for t in texts])
+
+
+@pytest.mark.parametrize("key,prompts", [("texts", [None] * len(TEXTS)), ("prompted", PROMPTS)])
+def test_scoring_texts_with_a_model_agrees_with_gamio_likelihood(researcher, tiny, key, prompts):
+    model, tokenizer = tiny
+    expected = nll_metrics(tokenizer, model, TEXTS, prompts)
+    got = researcher[key]
+    assert (got["tokens"], got["characters"]) == (expected["tokens"], expected["characters"])
+    assert got["characters"] == sum(len(t) for t in TEXTS)
+    for name in ("bits_per_char", "perplexity", "nll_bits"):
+        assert got[name] == pytest.approx(expected[name], rel=1e-6)
 
 
 def test_translation_scores_with_sacrebleu():
