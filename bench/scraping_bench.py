@@ -8,8 +8,8 @@
 2. Translate English story sentences with the tiny Marian (built into <artifacts>/models if missing): one
    sentence per call (baseline) vs batched (goal >= 4x), and a rerun served by the SQLite cache (goal >= 50x).
 `--record` writes the table into the `## Scraping` section of bench/RESULTS.md (other sections untouched).
-`--quick`: 16 sentences, and the test suite's 300-step tiny Marian in a temporary artifacts folder (unless
---artifacts is given), which the build cache usually already holds: well under a minute.
+`--quick`: 16 sentences, one torch thread, and the test suite's 300-step tiny Marian in a temporary artifacts
+folder (unless --artifacts is given), which the build cache usually already holds: well under a minute.
 """
 from __future__ import annotations
 
@@ -137,6 +137,10 @@ def main() -> None:
 
     if args.quick:
         args.sentences, args.marian_steps = args.sentences or 16, args.marian_steps or 300
+        import torch
+
+        # One thread: on a shared 2-core machine the 2-thread pool stalled ~10x (quick runs go beside tests).
+        torch.set_num_threads(1)
     crawl, naive = bench_crawl(naive=False), bench_crawl(naive=True)
     # A quick run's 300-step model must not land in ./artifacts, where a real run would then reuse it.
     scratch = tempfile.TemporaryDirectory() if args.quick and not args.artifacts else nullcontext()
