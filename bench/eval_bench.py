@@ -74,7 +74,8 @@ def per_model_rows(report: dict) -> list[tuple[str, str, int, float]]:
 
 
 def render(setup: dict, floor: float, baseline: float, full: float, report: dict, quick: bool) -> str:
-    lines = [f"`python bench/eval_bench.py{' --quick' if quick else ''} --record` ({date.today()}). Machine: {os.cpu_count()}-core CPU container, "
+    lines = [f"`python bench/eval_bench.py{' --quick' if quick else ''} --record` ({date.today()}). "
+             f"Machine: {os.cpu_count()}-core CPU container, "
              f"CPython {platform.python_version()}, eval `threads=1` (the config default). Default models "
              f"({', '.join(report['model_order'])}); test split {report['sets']['test']['size']} samples, "
              f"play-through {report['sets']['playthrough']['size']} prompts.", ""]

@@ -114,7 +114,8 @@ def table(crawl: dict, naive: dict, tr: dict | None) -> tuple[str, list[str]]:
 
 def record(rows: list[str], sentences: int, quick: bool) -> None:
     body = "\n".join([
-        f"`python bench/scraping_bench.py{' --quick' if quick else ''} --record` ({date.today().isoformat()}). Machine: 2-core CPU container "
+        f"`python bench/scraping_bench.py{' --quick' if quick else ''} --record` ({date.today().isoformat()}). "
+        f"Machine: 2-core CPU container "
         f"(shared with other jobs while measured), CPython {platform.python_version()}. Crawl: tests/cys_test_site.py "
         f"on 127.0.0.1, delay 0, empty cache. "
         + (f"Translation: {sentences} English sentences of the embedded parallel set, tiny Marian en-ru "
@@ -127,7 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, help="default: ./artifacts (a temporary folder with --quick)")
     parser.add_argument("--sentences", type=int, help="default: 96 (16 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="16 sentences, the tests' 300-step tiny Marian")
+    parser.add_argument("--quick", action="store_true", help="16 sentences, 1 torch thread, the tests' 300-step Marian")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--no-translation", action="store_true", help="crawl part only (no tiny Marian needed)")
     parser.add_argument("--marian-steps", type=int, default=None,
@@ -139,7 +140,7 @@ def main() -> None:
         args.sentences, args.marian_steps = args.sentences or 16, args.marian_steps or 300
         import torch
 
-        # One thread: on a shared 2-core machine the 2-thread pool stalled ~10x (quick runs go beside tests).
+        # One thread: beside other jobs on 2 cores the 2-thread pool ran translation 10-40x slower.
         torch.set_num_threads(1)
     crawl, naive = bench_crawl(naive=False), bench_crawl(naive=True)
     # A quick run's 300-step model must not land in ./artifacts, where a real run would then reuse it.
