@@ -7,7 +7,7 @@ PORT ?= 5000
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench clean browser
+.PHONY: install demo test test-fast bench bench-quick clean browser
 
 install: $(STAMP)
 
@@ -36,8 +36,12 @@ test: install browser
 test-fast: install
 	$(PY) -m pytest -m "not slow"
 
+# Every bench/*_bench.py (`python -m bench --help`); bench-quick is each bench's quick mode, a few minutes.
 bench: install
-	$(PY) -m bench.all
+	$(PY) -m bench
+
+bench-quick: install
+	$(PY) -m bench --quick
 
 clean:
 	rm -rf $(ARTIFACTS) .pytest_cache

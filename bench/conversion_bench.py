@@ -5,12 +5,15 @@ and its largest tensor (`wte`). Goal: peak RSS <= 2 x largest tensor + 300 MB. B
 the interpreter floor (python + torch + transformers imported, no work) and a naive in-memory converter (every
 tensor read into a dict, then `safetensors.numpy.save_file`), which is what materialising a state dict costs.
 
-    python bench/conversion_bench.py [--shape medium|xl] [--record]    # --record updates bench/RESULTS.md
+    python bench/conversion_bench.py [--shape small|medium|xl] [--quick] [--record]   # --record: bench/RESULTS.md
+
+--quick: the GPT-2 small shape (default medium) and the float16 conversion only.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import shutil
@@ -31,7 +34,9 @@ sys.path.insert(0, str(REPO))
 from conversion.bundle_writer import BundleWriter, write_checkpoint_state  # noqa: E402
 from conversion.gpt2_mapping import HParams, weight_map  # noqa: E402
 
-SHAPES = {"medium": HParams(50257, 1024, 1024, 16, 24), "xl": HParams(50257, 1024, 1600, 25, 48)}
+SHAPES = {"small": HParams(50257, 1024, 768, 12, 12), "medium": HParams(50257, 1024, 1024, 16, 24),
+          "xl": HParams(50257, 1024, 1600, 25, 48)}
+log = logging.getLogger("bench.conversion")
 MB = 1e6
 # Runs a command as this process's only child and prints that child's peak RSS (ru_maxrss is in KiB on Linux).
 MEASURE = ("import json, resource, subprocess, sys, time; t = time.time(); "
@@ -85,22 +90,25 @@ def measure(cmd: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="medium")
+    parser.add_argument("--shape", choices=sorted(SHAPES), help="default: medium (small with --quick)")
+    parser.add_argument("--quick", action="store_true", help="small shape, float16 only: about a minute")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir, removed afterwards)")
     parser.add_argument("--verify", action="store_true", help="also time a verify=true conversion (not held to the goal)")
     parser.add_argument("--record", action="store_true", help="write the table into bench/RESULTS.md")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args.shape = args.shape or ("small" if args.quick else "medium")
     hp = SHAPES[args.shape]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="conversion-bench-"))
     try:
         t = time.time()
         size, largest = write_checkpoint(work / "ckpt", hp)
-        print(f"wrote {args.shape} checkpoint: {hp.n_params / 1e6:.0f}M params, {size / MB:.0f} MB, largest tensor "
-              f"{largest / MB:.0f} MB, in {time.time() - t:.0f} s", flush=True)
+        log.info("wrote %s checkpoint: %.0fM params, %.0f MB, largest tensor %.0f MB, in %.0f s", args.shape,
+                 hp.n_params / 1e6, size / MB, largest / MB, time.time() - t)
         goal = 2 * largest + 300 * MB
         py = sys.executable
         runs = [("floor: import torch+transformers", "-", [py, "-c", "import torch, transformers.models.gpt2"])]
-        for dtype in ("float16", "float32"):
+        for dtype in ("float16",) if args.quick else ("float16", "float32"):
             runs.append((f"streaming converter (verify=false)", dtype,
                          [py, "-m", "conversion", f"checkpoint_dir={work / 'ckpt'}", f"out_dir={work / ('out-' + dtype)}",
                           f"dtype={dtype}", "verify=false", f"paths.artifacts={work / 'artifacts'}"]))
@@ -117,11 +125,11 @@ def main() -> None:
             if result["rc"]:
                 raise SystemExit(f"{label} failed with exit status {result['rc']}")
             rows.append((label, dtype, result["wall"], size / MB / result["wall"], result["rss"] / MB))
-            print(f"  {label} [{dtype}]: {result['wall']:.1f} s, peak RSS {result['rss'] / MB:.0f} MB", flush=True)
+            log.info("%s [%s]: %.1f s, peak RSS %.0f MB", label, dtype, result["wall"], result["rss"] / MB)
         table = render(args.shape, hp, size, largest, goal, rows)
         print(table)
         if args.record:
-            record(table)
+            record(table, args.quick)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
@@ -146,8 +154,10 @@ def render(shape, hp, size, largest, goal, rows) -> str:
     return "\n".join(lines)
 
 
-def record(table: str) -> None:
-    record_section("Conversion", f"`python bench/conversion_bench.py --record` ({time.strftime('%Y-%m-%d')}).\n\n{table}")
+def record(table: str, quick: bool) -> None:
+    flags = " --quick" if quick else ""
+    record_section("Conversion", f"`python bench/conversion_bench.py{flags} --record` ({time.strftime('%Y-%m-%d')})."
+                                 f"\n\n{table}", quick=quick)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Eval benchmark: the cost of a full default report, and the time per model per set.
 
-    python bench/eval_bench.py [--artifacts DIR] [--record]
+    python bench/eval_bench.py [--artifacts DIR] [--quick] [--record]
 
 1. Artifacts: `python -m scraping` and `python -m training` (the default tiny model) into DIR (a temporary folder
    by default) unless DIR already has data/dataset and models/tiny. Setup time is shown, not counted.
@@ -12,6 +12,8 @@
 3. From the full report's `timing`: seconds per model per set (load, test-split likelihood, play-through per
    preset) and per item.
 `--record` writes the tables into the `## Eval` section of bench/RESULTS.md (other sections untouched).
+`--quick`: the tiny model trained for 10 steps, and every eval run on 8 test samples, 6 play-through prompts and
+8 parallel pairs (QUICK below): the same runs on smaller sets.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ from bench.results import record_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_SECONDS = 120.0
+QUICK_TRAINING = ("train.max_steps=10", "train.eval_steps=10")
+QUICK = ("max_samples.test=8", "playthrough.size=6", "max_samples.parallel=8")
 
 
 def child(*args: str) -> float:
@@ -45,12 +49,12 @@ def child(*args: str) -> float:
     return seconds
 
 
-def prepare(artifacts: Path) -> dict[str, float]:
+def prepare(artifacts: Path, quick: bool) -> dict[str, float]:
     setup = {}
     if not (artifacts / "data" / "dataset").is_dir():
         setup["scraping"] = child("-m", "scraping", f"paths.artifacts={artifacts}")
     if not (artifacts / "models" / "tiny" / "config.json").is_file():
-        setup["training"] = child("-m", "training", f"paths.artifacts={artifacts}")
+        setup["training"] = child("-m", "training", f"paths.artifacts={artifacts}", *(QUICK_TRAINING if quick else ()))
     return setup
 
 
@@ -69,8 +73,9 @@ def per_model_rows(report: dict) -> list[tuple[str, str, int, float]]:
     return rows
 
 
-def render(setup: dict, floor: float, baseline: float, full: float, report: dict) -> str:
-    lines = [f"`python bench/eval_bench.py --record` ({date.today()}). Machine: {os.cpu_count()}-core CPU container, "
+def render(setup: dict, floor: float, baseline: float, full: float, report: dict, quick: bool) -> str:
+    lines = [f"`python bench/eval_bench.py{' --quick' if quick else ''} --record` ({date.today()}). "
+             f"Machine: {os.cpu_count()}-core CPU container, "
              f"CPython {platform.python_version()}, eval `threads=1` (the config default). Default models "
              f"({', '.join(report['model_order'])}); test split {report['sets']['test']['size']} samples, "
              f"play-through {report['sets']['playthrough']['size']} prompts.", ""]
@@ -89,27 +94,29 @@ def render(setup: dict, floor: float, baseline: float, full: float, report: dict
     return "\n".join(lines)
 
 
-def record(text: str) -> None:
-    record_section("Eval", text)
+def record(text: str, quick: bool) -> None:
+    record_section("Eval", text, quick=quick)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, help="artifacts folder (default: a fresh temporary one)")
+    parser.add_argument("--quick", action="store_true", help="a 10-step tiny model and small eval sets")
     parser.add_argument("--record", action="store_true", help="write the tables into bench/RESULTS.md")
     args = parser.parse_args()
+    sizes = QUICK if args.quick else ()
     with tempfile.TemporaryDirectory(prefix="eval-bench-") as tmp:
         artifacts = (args.artifacts or Path(tmp)).resolve()
-        setup = prepare(artifacts)
+        setup = prepare(artifacts, args.quick)
         floor = child("-c", "import torch, transformers, datasets, sacrebleu, matplotlib")
         baseline = child("-m", "eval", f"paths.artifacts={artifacts}", "report_name=bench-baseline",
-                         "extra_generation=[]")
-        full = child("-m", "eval", f"paths.artifacts={artifacts}", "report_name=bench-full")
+                         "extra_generation=[]", *sizes)
+        full = child("-m", "eval", f"paths.artifacts={artifacts}", "report_name=bench-full", *sizes)
         report = json.loads((artifacts / "reports" / "bench-full" / "report.json").read_text("utf-8"))
-        text = render(setup, floor, baseline, full, report)
+        text = render(setup, floor, baseline, full, report, args.quick)
     print(text)
     if args.record:
-        record(text)
+        record(text, args.quick)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,11 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
-def record_section(title: str, body: str, path: Path = RESULTS) -> None:
-    """Replace (or append) the `## <title>` section with `body`, re-reading the file right before writing."""
+def record_section(title: str, body: str, path: Path = RESULTS, quick: bool = False) -> None:
+    """Replace (or append) the `## <title>` section with `body`, re-reading the file right before writing.
+
+    A --quick run goes to `## <title> (quick)`: its smaller workload must not overwrite the real results."""
+    title = f"{title} (quick)" if quick else title
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     section = f"## {title}\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)

@@ -1,6 +1,6 @@
 """Scraping benchmarks: crawler requests per link and pages/s; translation batched vs one at a time vs cached.
 
-    python bench/scraping_bench.py [--artifacts artifacts] [--sentences 96] [--record]
+    python bench/scraping_bench.py [--artifacts artifacts] [--sentences 96] [--quick] [--record]
 
 1. Crawl the test site (tests/cys_test_site.py, 127.0.0.1, delay 0, no transient errors) from an empty cache:
    HTTP requests the site saw per link followed (goal <= 2) and pages/s. Baseline in the same run: the naive
@@ -8,6 +8,8 @@
 2. Translate English story sentences with the tiny Marian (built into <artifacts>/models if missing): one
    sentence per call (baseline) vs batched (goal >= 4x), and a rerun served by the SQLite cache (goal >= 50x).
 `--record` writes the table into the `## Scraping` section of bench/RESULTS.md (other sections untouched).
+`--quick`: 16 sentences, one torch thread, and the test suite's 300-step tiny Marian in a temporary artifacts
+folder (unless --artifacts is given), which the build cache usually already holds: well under a minute.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import platform
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 
@@ -109,21 +112,23 @@ def table(crawl: dict, naive: dict, tr: dict | None) -> tuple[str, list[str]]:
     return "\n".join(rows), rows
 
 
-def record(rows: list[str], sentences: int) -> None:
+def record(rows: list[str], sentences: int, quick: bool) -> None:
     body = "\n".join([
-        f"`python bench/scraping_bench.py --record` ({date.today().isoformat()}). Machine: 2-core CPU container "
+        f"`python bench/scraping_bench.py{' --quick' if quick else ''} --record` ({date.today().isoformat()}). "
+        f"Machine: 2-core CPU container "
         f"(shared with other jobs while measured), CPython {platform.python_version()}. Crawl: tests/cys_test_site.py "
         f"on 127.0.0.1, delay 0, empty cache. "
         + (f"Translation: {sentences} English sentences of the embedded parallel set, tiny Marian en-ru "
            "(num_beams 4), CPU." if sentences else "Translation not measured in this run (see the notes below)."),
         "", *rows, ""])
-    record_section("Scraping", body)
+    record_section("Scraping", body, quick=quick)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--artifacts", type=Path, default=ROOT / "artifacts")
-    parser.add_argument("--sentences", type=int, default=96)
+    parser.add_argument("--artifacts", type=Path, help="default: ./artifacts (a temporary folder with --quick)")
+    parser.add_argument("--sentences", type=int, help="default: 96 (16 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="16 sentences, 1 torch thread, the tests' 300-step Marian")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--no-translation", action="store_true", help="crawl part only (no tiny Marian needed)")
     parser.add_argument("--marian-steps", type=int, default=None,
@@ -131,16 +136,26 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    crawl, naive = bench_crawl(naive=False), bench_crawl(naive=True)
-    if args.marian_steps and not args.no_translation:
-        from adventure.tiny_marian import ensure_tiny_marian
+    if args.quick:
+        args.sentences, args.marian_steps = args.sentences or 16, args.marian_steps or 300
+        import torch
 
-        ensure_tiny_marian(args.artifacts, "en-ru", steps=args.marian_steps)
-    translation = None if args.no_translation else bench_translation(args.artifacts, args.sentences)
+        # One thread: beside other jobs on 2 cores the 2-thread pool ran translation 10-40x slower.
+        torch.set_num_threads(1)
+    crawl, naive = bench_crawl(naive=False), bench_crawl(naive=True)
+    # A quick run's 300-step model must not land in ./artifacts, where a real run would then reuse it.
+    scratch = tempfile.TemporaryDirectory() if args.quick and not args.artifacts else nullcontext()
+    with scratch as tmp:
+        artifacts = Path(tmp) if tmp else args.artifacts or ROOT / "artifacts"
+        if args.marian_steps and not args.no_translation:
+            from adventure.tiny_marian import ensure_tiny_marian
+
+            ensure_tiny_marian(artifacts, "en-ru", steps=args.marian_steps)
+        translation = None if args.no_translation else bench_translation(artifacts, args.sentences or 96)
     text, rows = table(crawl, naive, translation)
     print(text)
     if args.record:
-        record(rows, translation["sentences"] if translation else 0)
+        record(rows, translation["sentences"] if translation else 0, args.quick)
 
 
 if __name__ == "__main__":

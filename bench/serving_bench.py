@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.results import record_section  # noqa: E402
 
+from adventure.stats import percentile
 from serving.client import Player
 from serving.launch import ServerProcess
 
@@ -50,11 +51,6 @@ def build_small_shaped_model(out_dir: Path) -> Path:
     model.generation_config = GenerationSettings.load("gamio").to_generation_config(tokenizer)
     log.info("built a ruGPT3-small-shaped random GPT-2 (%.0fM params)", model.num_parameters() / 1e6)
     return save_model_folder(model, tokenizer, out_dir)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
 def run_players(url: str, players: int, turns: int) -> dict:
@@ -90,8 +86,8 @@ def run_players(url: str, players: int, turns: int) -> dict:
     wall = time.perf_counter() - started
     if errors:
         raise RuntimeError(f"{len(errors)} players failed: {errors[0]}")
-    return {"turns": len(latencies), "turns_per_s": len(latencies) / wall, "p50": percentile(latencies, 0.5),
-            "p95": percentile(latencies, 0.95)}
+    return {"turns": len(latencies), "turns_per_s": len(latencies) / wall, "p50": percentile(latencies, 50),
+            "p95": percentile(latencies, 95)}
 
 
 def bench_model(name: str, spec: str, artifacts: Path, max_new_tokens: int, turns: int, threads: int = THREADS) -> dict:

@@ -1,6 +1,6 @@
 """Training benchmarks: tokens/s and peak RSS per model shape, and packing efficiency per loss mode.
 
-    python bench/training_bench.py [--steps 4] [--block-size 128] [--record]
+    python bench/training_bench.py [--steps 4] [--block-size 128] [--quick] [--record]
 
 1. `python -m training` for a few steps (as a child process, so its peak RSS is its own) on
    - `tiny` (the default model; the baseline of the ratios), and
@@ -14,6 +14,7 @@
    that carry a loss and, for `all`, the share of the corpus the blocks keep (run_clm drops each map batch's
    remainder).
 `--record` writes the tables into the `## Training` section of bench/RESULTS.md (other sections untouched).
+`--quick`: the tiny model only (the ruGPT3-small shape is ~10 minutes of the full run on 2 cores).
 """
 from __future__ import annotations
 
@@ -71,12 +72,14 @@ def run_training(artifacts: Path, steps: int, block_size: int, *overrides: str) 
     return {**metrics, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-def bench_speed(artifacts: Path, steps: int, block_size: int) -> list[dict]:
-    tiny = run_training(artifacts, steps, block_size)
-    folder = build_rugpt3small_shaped(artifacts / "bench-rugpt3small-shape", artifacts / "runs" / "tiny" / "init")
-    small = run_training(artifacts, steps, block_size, "model=rugpt3small", f"model.path={folder}")
+def bench_speed(artifacts: Path, steps: int, block_size: int, quick: bool = False) -> list[dict]:
+    runs = [("tiny (baseline)", run_training(artifacts, steps, block_size))]
+    if not quick:
+        folder = build_rugpt3small_shaped(artifacts / "bench-rugpt3small-shape", artifacts / "runs" / "tiny" / "init")
+        runs.append(("ruGPT3-small shape, random",
+                     run_training(artifacts, steps, block_size, "model=rugpt3small", f"model.path={folder}")))
     rows = []
-    for label, m in (("tiny (baseline)", tiny), ("ruGPT3-small shape, random", small)):
+    for label, m in runs:
         rows.append({"model": label, "tokens/s": m["tokens_per_second"], "peak RSS MB": m["peak_rss_mb"],
                      "wall s": m["wall_s"], "tokens": m["tokens_this_run"]})
     for row in rows:
@@ -126,26 +129,28 @@ def table(rows: list[dict]) -> str:
                       *("| " + " | ".join(cell(r[k]) for k in head) + " |" for r in rows)])
 
 
-def record(text: str) -> None:
-    record_section("Training", text)
+def record(text: str, quick: bool) -> None:
+    record_section("Training", text, quick=quick)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--block-size", type=int, default=128)
+    parser.add_argument("--quick", action="store_true", help="the tiny model only")
     parser.add_argument("--record", action="store_true", help="write the tables into bench/RESULTS.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="training-bench-") as tmp:
         artifacts = Path(tmp)
         dataset_dir = build_story_dataset(artifacts)
-        speed = bench_speed(artifacts, args.steps, args.block_size)
+        speed = bench_speed(artifacts, args.steps, args.block_size, args.quick)
         packing = [bench_packing(dataset_dir, artifacts / "runs" / "tiny" / "init", size, 16)
                    for size in (args.block_size, 1024)]
     packing_rows = [{"block_size": size, **row} for size, rows in zip((args.block_size, 1024), packing)
                     for row in rows]
     goal = all(r["non-pad share"] >= 0.95 for r in packing_rows if r["loss_on"] == "all")
-    text = (f"`python bench/training_bench.py{' --record' if args.record else ''}` ({date.today()}). Machine: "
+    flags = "".join(f for f, on in ((" --quick", args.quick), (" --record", args.record)) if on)
+    text = (f"`python bench/training_bench.py{flags}` ({date.today()}). Machine: "
             f"2-core CPU container, CPython {platform.python_version()}, fp32.\n\n"
             f"Training speed: {args.steps} optimizer steps x 2 rows x {args.block_size} tokens x the recipe's "
             f"gradient_accumulation_steps (tiny 1, rugpt3small 4), `python -m training` as a child process "
@@ -156,7 +161,7 @@ def main() -> None:
             f"Goal non-pad share >= 95% with loss_on=all: {'met' if goal else 'NOT met'}.\n")
     print(text)
     if args.record:
-        record(text)
+        record(text, args.quick)
 
 
 if __name__ == "__main__":

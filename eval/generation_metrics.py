@@ -36,9 +36,10 @@ class Turn:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    import numpy as np
+    """adventure.stats.percentile (q in 0..100, as /healthz and the benches); 0.0 without turns, like the rest."""
+    from adventure.stats import percentile as shared_percentile
 
-    return float(np.percentile(values, q)) if len(values) else 0.0
+    return shared_percentile(values, q) or 0.0
 
 
 def timing_metrics(turns: Sequence[Turn]) -> dict:

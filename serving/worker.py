@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 
+from adventure.stats import percentile as shared_percentile
 from adventure.turns import TurnPipeline, TurnResult
 from serving.errors import QueueFull, Unavailable
 from serving.game import turn_input
@@ -181,14 +182,13 @@ class ModelWorker:
     # ---- /healthz ----------------------------------------------------------------------------------------
 
     def stats(self) -> dict:
-        latencies = sorted(self._latencies)
+        latencies = list(self._latencies)  # one snapshot for both, so p50 <= p95 even while turns finish
 
         def percentile(q: float) -> float | None:
-            if not latencies:
-                return None
-            return round(latencies[min(len(latencies) - 1, math.ceil(q * len(latencies)) - 1)], 3)
+            value = shared_percentile(latencies, q)
+            return None if value is None else round(value, 3)
 
         return {"queue_depth": self.queue_depth, "max_batch": self.max_batch, "queue_max_size": self.max_size,
                 "turns_served": self.turns_served, "jobs_failed": self.jobs_failed, "batches": self.batches,
                 "mean_batch_size": round(self.batched_jobs / self.batches, 3) if self.batches else None,
-                "latency_p50_s": percentile(0.50), "latency_p95_s": percentile(0.95)}
+                "latency_p50_s": percentile(50), "latency_p95_s": percentile(95)}
