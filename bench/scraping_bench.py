@@ -2,7 +2,7 @@
 
     python bench/scraping_bench.py [--artifacts artifacts] [--sentences 96] [--quick] [--record]
 
-1. Crawl the test site (tests/cys_test_site.py, 127.0.0.1, delay 0, no transient errors) from an empty cache:
+1. Crawl the test site (tests/helpers/cys_test_site.py, 127.0.0.1, delay 0, no transient errors) from an empty cache:
    HTTP requests the site saw per link followed (goal <= 2) and pages/s. Baseline in the same run: the naive
    crawl public scrapers do, a reset GET before every POST (always exactly 2 per link).
 2. Translate English story sentences with the tiny Marian (built into <artifacts>/models if missing): one
@@ -23,13 +23,11 @@ from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 from bench.results import record_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from cys_test_site import CysTestSite  # noqa: E402
+from tests.helpers.cys_test_site import CysTestSite  # noqa: E402
 from scraping.crawler import CrawlSettings, ViewerSession, crawl_stories  # noqa: E402
 from scraping.http_client import HttpClient  # noqa: E402
 from scraping.page_cache import PageCache  # noqa: E402
@@ -116,7 +114,7 @@ def record(rows: list[str], sentences: int, quick: bool) -> None:
     body = "\n".join([
         f"`python bench/scraping_bench.py{' --quick' if quick else ''} --record` ({date.today().isoformat()}). "
         f"Machine: 2-core CPU container "
-        f"(shared with other jobs while measured), CPython {platform.python_version()}. Crawl: tests/cys_test_site.py "
+        f"(shared with other jobs while measured), CPython {platform.python_version()}. Crawl: tests/helpers/cys_test_site.py "
         f"on 127.0.0.1, delay 0, empty cache. "
         + (f"Translation: {sentences} English sentences of the embedded parallel set, tiny Marian en-ru "
            "(num_beams 4), CPU." if sentences else "Translation not measured in this run (see the notes below)."),

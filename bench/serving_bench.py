@@ -94,7 +94,7 @@ def bench_model(name: str, spec: str, artifacts: Path, max_new_tokens: int, turn
     results = {}
     for max_batch in BATCHES:
         overrides = [f"model={spec}", f"paths.artifacts={artifacts}", "port=0", f"queue.max_batch={max_batch}",
-                     f"generation.max_new_tokens={max_new_tokens}", f"torch_threads={threads}", f"db={artifacts}/serving/bench-{name}-{max_batch}.sqlite"]
+                     f"generation.max_new_tokens={max_new_tokens}", f"engine.threads={threads}", f"db={artifacts}/serving/bench-{name}-{max_batch}.sqlite"]
         server = ServerProcess(overrides, log_path=artifacts / f"server-{name}-{max_batch}.log", timeout_s=900)
         try:
             run_players(server.url, 1, 1)  # warm-up: first-call overheads are not what is measured
@@ -153,13 +153,13 @@ def main() -> None:
             tables.append(table(name, max_new_tokens, turns, bench_model(name.split()[0], spec, artifacts,
                                                                            max_new_tokens, turns, args.threads)))
     minutes = (time.perf_counter() - started) / 60
-    title = "Serving" if not args.quick else f"Serving (quick: tiny model only, torch_threads={args.threads})"
+    title = "Serving" if not args.quick else f"Serving (quick: tiny model only, engine.threads={args.threads})"
     section = "\n\n".join(
         [f"## {title}", f"`python bench/serving_bench.py {'--quick ' if args.quick else ''}--threads {args.threads} --record` on a 2-core CPU container (noisy when shared with other jobs; "
          f"absolute numbers are noisy; both queues of a model are measured in the same run), {platform.python_version()}, "
          f"total {minutes:.1f} min. Players play closed-loop (next turn after the last result); latency is "
          f"submit -> result via long-poll; the server is `python -m serving` in a subprocess (waitress), "
-         f"torch_threads={args.threads}."] + tables)
+         f"engine.threads={args.threads}."] + tables)
     print(section)
     if args.record:
         record(section)

@@ -29,13 +29,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 from bench.results import record_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from conftest_training import build_story_dataset  # noqa: E402
+from tests.helpers.training import build_story_dataset  # noqa: E402
 
 RUGPT3_SMALL_SHAPE = dict(n_layer=12, n_embd=768, n_head=12, vocab_size=50264, n_positions=2048)
 
