@@ -55,18 +55,13 @@ def collect_metrics(state, history: list[dict], final_eval: dict, run_info: dict
 
 def training_data(dataset_dir: Path) -> tuple[str, str]:
     """(name for the card's `datasets` field, what it is). The data is a local folder, not a Hub dataset: it is
-    named after the scraping source recorded beside it in stats.json, else after the folder itself."""
-    dataset_dir = Path(dataset_dir)
+    named after the scraping source that stats.json beside it records, else after the folder itself."""
     stats = dataset_dir.parent / "stats.json"
-    try:
-        source = json.loads(stats.read_text("utf-8")).get("source")
-    except (OSError, ValueError, AttributeError):
-        source = None
-    where = f"the local folder `{dataset_dir.parent.name}/{dataset_dir.name}`, not a Hub dataset"
+    source = json.loads(stats.read_text("utf-8")).get("source") if stats.is_file() else None
+    where = f"in the local folder `{dataset_dir.parent.name}/{dataset_dir.name}` (not a Hub dataset)"
     if source:
-        return (f"gamio-scraping-{source}", f"story trees of the `{source}` scraping source, split by story by "
-                                            f"`python -m scraping` ({where})")
-    return f"gamio-local-{dataset_dir.name}", f"a story dataset in {where}"
+        return f"gamio-scraping-{source}", f"stories of the `{source}` scraping source, split by story, {where}"
+    return f"gamio-local-{dataset_dir.name}", f"a story dataset {where}"
 
 
 def model_card(folder: Path, cfg: dict, metrics: dict, data_info: dict, out_name: str) -> None:
