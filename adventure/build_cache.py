@@ -13,9 +13,10 @@ import inspect
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
+
+from adventure.publish import publish_folder
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +57,11 @@ def cached_folder(dest: Path, key: str, build: Callable[[Path], Path]) -> Path:
         return build(dest)
     entry = root / key
     if not entry.is_dir():
-        root.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
-        try:  # an interrupted build leaves nothing in the cache
-            built = build(scratch / "model")
-            os.replace(built, entry)  # atomic publish; a concurrent builder's identical result may win
-        except OSError:
-            if not entry.is_dir():
-                raise
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        # An interrupted build leaves nothing in the cache; a concurrent builder's identical result may win.
+        with publish_folder(entry, replace=False) as scratch:
+            build(scratch)
     else:
         log.info("reusing cached build %s for %s", entry, dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    shutil.copytree(entry, tmp / "model")
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp / "model", dest)
-    shutil.rmtree(tmp, ignore_errors=True)
+    with publish_folder(dest) as staging:
+        shutil.copytree(entry, staging, dirs_exist_ok=True)
     return dest

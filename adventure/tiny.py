@@ -7,14 +7,13 @@ Everything is deterministic for a given corpus, shape and seed.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from adventure.generation import GenerationSettings
 from adventure.paths import SAMPLE_STORIES_DIR
+from adventure.publish import publish_folder
 
 log = logging.getLogger(__name__)
 EOS = "<|endoftext|>"
@@ -66,18 +65,10 @@ def build_tiny_gpt2(tokenizer, shape: TinyShape = TinyShape(), seed: int = 0):
 
 def save_model_folder(model, tokenizer, out_dir: Path) -> Path:
     """Write a standard HF folder atomically: a crash mid-save never leaves a half-written model."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    with publish_folder(out_dir) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+    return Path(out_dir)
 
 
 def build_tiny_model_folder(out_dir: Path, shape: TinyShape = TinyShape(), seed: int = 0,

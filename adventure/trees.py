@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from adventure.errors import GamioError
+from adventure.publish import publish_file
 
 
 @dataclass
@@ -169,9 +170,5 @@ def load_trees(directory: str | Path, pattern: str = "*.json") -> list[StoryTree
 
 
 def save_tree(tree: StoryTree, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh, _deep_json():
+    with publish_file(path) as fh, _deep_json():  # whole or not at all: a reader never sees half a tree
         json.dump(tree.to_dict(), fh, ensure_ascii=False, indent=1)
-    tmp.replace(path)

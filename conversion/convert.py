@@ -3,14 +3,12 @@ then publish the folder atomically.
 
 Order matters for memory and for failure: everything cheap is validated before any tensor is read; tensors are
 converted one at a time before transformers (and torch) are even imported; the output is built in a hidden
-sibling folder and renamed into place only when complete, so a failed conversion leaves no `out_dir` behind and
-never damages an existing one.
+sibling folder and swapped into place only when complete (adventure.publish), so a failed conversion leaves no
+`out_dir` behind and never damages an existing one.
 """
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +17,11 @@ from tqdm import tqdm
 
 from adventure.errors import GamioError
 from adventure.model_language import write_language_note
+from adventure.publish import publish_folder
 from conversion.bundle_reader import BundleReader, resolve_prefix
 from conversion.errors import CheckpointError, MappingError
 from conversion.gpt2_mapping import HParams, Plan, load_hparams, plan
-from conversion.model_card import write_model_card
+from conversion.model_card import write_conversion_card
 from conversion.safetensors_stream import SafetensorsStream, TensorSpec, parse_size
 from conversion.tokenizer import END_OF_TEXT, convert_tokenizer, read_bpe_files
 
@@ -70,18 +69,10 @@ def convert_checkpoint(checkpoint_dir: Path, out_dir: Path, *, dtype: str = "flo
             log.info("skipped %s (%s)", name, why)
         if weights.skipped:
             log.info("skipped %d variables that are not model weights", len(weights.skipped))
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
+        with publish_folder(out_dir) as staging:  # overwrite=true: the old folder stays until the new is whole
             files = write_weights(reader, weights, staging, dtype, parse_size(max_shard_size))
             result = _finish_folder(reader, checkpoint_dir, prefix, hp, weights, staging, dtype, files,
                                     verify, list(prompts), generation, out_dir.name)
-            _publish(staging, out_dir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
     log.info("converted %s -> %s (%s)", checkpoint_dir, out_dir, dtype)
     return ConversionResult(out_dir, dtype, files, weights.skipped, result)
 
@@ -126,26 +117,13 @@ def _finish_folder(reader, checkpoint_dir: Path, prefix: Path, hp: HParams, weig
         raise GamioError(f"generation={generation!r}: {exc}") from None
     settings.to_generation_config(tokenizer).save_pretrained(str(folder))
     result = None
-    summary = "not run (verify=false)"
     if verify:
         from conversion.verify import verify as run_verify
 
         result = run_verify(reader, hp, folder, dtype, prompts, tokenizer)
-        summary = "passed: " + result.summary()
-    write_model_card(folder / "MODEL_CARD.md", name=out_name, source=checkpoint_dir, prefix=prefix.name, hp=hp,
-                     dtype=dtype, n_tensors=len(weights.convert), weight_files=files, skipped=weights.skipped,
-                     verification=summary, generation=generation)
+    write_conversion_card(folder, name=out_name, source=checkpoint_dir, prefix=prefix.name, hp=hp, dtype=dtype,
+                          n_tensors=len(weights.convert), weight_files=files, skipped=weights.skipped,
+                          verification=result, generation=generation)
     # The checkpoint is English (AI Dungeon 2's GPT-2): eval and serving read this to wrap it in opus-mt.
     write_language_note(folder, "en", source="tensorflow-gpt2")
     return result
-
-
-def _publish(staging: Path, out_dir: Path) -> None:
-    """Rename the finished folder into place; an existing out_dir (overwrite=true) is swapped out, then removed."""
-    if out_dir.exists():
-        retired = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        os.rename(out_dir, retired)
-        os.rename(staging, out_dir)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.rename(staging, out_dir)

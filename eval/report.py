@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from adventure.paths import REPO_ROOT
+from adventure.publish import write_file
 from eval.model_set import EvalModel
 
 SCHEMA_VERSION = 1
@@ -163,9 +164,4 @@ def build_report(*, report_name: str, seed: int, config: dict, models: list[Eval
 
 def write_json(report: dict, path: Path) -> Path:
     """Sorted keys, fixed indentation, UTF-8 text: the same report is the same bytes. Written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_file(path, json.dumps(report, ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False) + "\n")

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from adventure.errors import GamioError
+from adventure.publish import publish_file, publish_folder
 from adventure.story_format import Sample, samples_from_tree
 from adventure.trees import StoryTree
 
@@ -107,16 +107,10 @@ def save_dataset(built: BuiltDataset, out_dir: Path) -> None:
     dataset = DatasetDict({split: Dataset.from_dict({name: [r[name] for r in split_rows] for name in features},
                                                     features=features)
                            for split, split_rows in rows.items()})
-    final, tmp = out_dir / "dataset", out_dir / "dataset.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    # One shard per split: an empty split would otherwise be written with no shard and fail to load.
-    dataset.save_to_disk(str(tmp), num_shards={split: 1 for split in dataset})
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-
-    lines = out_dir / "samples.jsonl.tmp"
-    with open(lines, "w", encoding="utf-8") as fh:
+    with publish_folder(out_dir / "dataset") as staging:
+        # One shard per split: an empty split would otherwise be written with no shard and fail to load.
+        dataset.save_to_disk(str(staging), num_shards={split: 1 for split in dataset})
+    with publish_file(out_dir / "samples.jsonl") as fh:
         for split in SPLITS:
             for sample in built.samples[split]:
                 fh.write(json.dumps({"split": split, **sample.to_dict()}, ensure_ascii=False) + "\n")
-    lines.replace(out_dir / "samples.jsonl")

@@ -11,12 +11,12 @@ orphan file, so a rerun fetches nothing twice. The same folder is what `source=s
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import time
 from pathlib import Path
 
 from adventure.errors import GamioError
+from adventure.publish import write_file
 
 START_LINK = ""  # the index key of a story's start page
 _SCHEMA = """
@@ -75,13 +75,7 @@ class PageCache:
         digest = hashlib.sha256(data).hexdigest()
         path = self._blob_path(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{digest}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(path)
+            write_file(path, data)
         with self._db:  # one committed transaction per page
             self._db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)",
                              (str(story_id), str(link_id), digest, url, time.time()))

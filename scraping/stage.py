@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from omegaconf import DictConfig
 from adventure.cli import resolved_config
 from adventure.errors import GamioError
 from adventure.paths import artifacts_dir
+from adventure.publish import publish_folder, write_file
 from adventure.trees import save_tree
 from scraping.dataset import build_samples, save_dataset
 from scraping.sources import load_source
@@ -64,9 +64,7 @@ def run(cfg: DictConfig) -> dict:
              "stories": built.per_story, "failed": loaded.failed,
              "succeeded": len(stories), "seconds": round(time.perf_counter() - started, 2),
              "config": resolved_config(cfg)}
-    tmp = out_dir / "stats.json.tmp"
-    tmp.write_text(json.dumps(stats, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out_dir / "stats.json")
+    write_file(out_dir / "stats.json", json.dumps(stats, ensure_ascii=False, indent=1) + "\n")
 
     failed_stories = sorted({f["story_id"] for f in loaded.failed if "link_id" not in f})
     if not stories:
@@ -80,10 +78,6 @@ def run(cfg: DictConfig) -> dict:
 
 def _write_trees(out_dir: Path, stories) -> None:
     """trees/ is rebuilt whole and swapped in, so it never mixes this run's trees with an older run's."""
-    final, tmp = out_dir / "trees", out_dir / "trees.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for story_id, tree in stories:
-        save_tree(tree, tmp / f"{safe_file_stem(story_id)}.json")
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    with publish_folder(out_dir / "trees") as staging:
+        for story_id, tree in stories:
+            save_tree(tree, staging / f"{safe_file_stem(story_id)}.json")

@@ -1,26 +1,32 @@
 """The finished model folder: weights + tokenizer + generation config, metrics, model card, resolved config.
 
-Everything is written into `.<name>.staging` beside the destination and swapped in with a rename, so a
-crash never leaves a half-written model where eval and serving would pick it up. Only rank 0 writes files;
-every rank takes part in `trainer.save_model`, which FSDP/DeepSpeed need to gather sharded weights.
+The folder is built in a staging folder beside the destination and swapped in by adventure.publish, so a crash
+never leaves a half-written model where eval and serving would pick it up. Only rank 0 writes files; every rank
+takes part in `trainer.save_model` (into rank 0's staging folder), which FSDP/DeepSpeed need to gather sharded
+weights.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
-import shutil
+from contextlib import nullcontext
 from pathlib import Path
 
 import yaml
 
+from adventure.model_card import eval_results, rows, usage, write_model_card
 from adventure.model_language import write_language_note
+from adventure.publish import publish_folder
 
 log = logging.getLogger(__name__)
 
 METRICS_NAME = "training_metrics.json"
-CARD_NAME = "MODEL_CARD.md"
 CONFIG_NAME = "training_config.yaml"
+
+
+def _perplexity(loss: float | None) -> float | None:
+    return None if loss is None else math.exp(min(loss, 50.0))
 
 
 def collect_metrics(state, history: list[dict], final_eval: dict, run_info: dict) -> dict:
@@ -29,11 +35,13 @@ def collect_metrics(state, history: list[dict], final_eval: dict, run_info: dict
     # A resumed run evaluates again at the step it resumed from: keep one point per step (the latest).
     by_step = {e["step"]: e["eval_loss"] for e in history if "eval_loss" in e}
     evals = [{"step": step, "eval_loss": loss} for step, loss in sorted(by_step.items())]
+    eval_loss_start = evals[0]["eval_loss"] if evals else None
     eval_loss_end = final_eval["eval_loss"]
     return {
-        "eval_loss_start": evals[0]["eval_loss"] if evals else None,
+        "eval_loss_start": eval_loss_start,
         "eval_loss_end": eval_loss_end,  # the saved (best) model, evaluated once more after training
-        "eval_perplexity_end": math.exp(min(eval_loss_end, 50.0)),
+        "eval_perplexity_start": _perplexity(eval_loss_start),
+        "eval_perplexity_end": _perplexity(eval_loss_end),
         "best_eval_loss": state.best_metric,
         "best_step": state.best_global_step,
         "train_loss_history": train_losses,
@@ -45,34 +53,48 @@ def collect_metrics(state, history: list[dict], final_eval: dict, run_info: dict
     }
 
 
-def _rows(items) -> str:
-    """A two-column Markdown table."""
-    return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in items)
+def training_data(dataset_dir: Path) -> tuple[str, str]:
+    """(name for the card's `datasets` field, what it is). The data is a local folder, not a Hub dataset: it is
+    named after the scraping source that stats.json beside it records, else after the folder itself."""
+    stats = dataset_dir.parent / "stats.json"
+    source = json.loads(stats.read_text("utf-8")).get("source") if stats.is_file() else None
+    where = f"in the local folder `{dataset_dir.parent.name}/{dataset_dir.name}` (not a Hub dataset)"
+    if source:
+        return f"gamio-scraping-{source}", f"stories of the `{source}` scraping source, split by story, {where}"
+    return f"gamio-local-{dataset_dir.name}", f"a story dataset {where}"
 
 
-def model_card(cfg: dict, metrics: dict, data_info: dict) -> str:
+def model_card(folder: Path, cfg: dict, metrics: dict, data_info: dict, out_name: str) -> None:
+    """README.md and MODEL_CARD.md for the folder that will be published as `out_name`."""
     model, train = cfg["model"], cfg["train"]
+    local = Path(str(model.get("path"))).name
+    base_model = model.get("hub_id") if model["source"] == "hub" and not model.get("path") else None
     origin = {"scratch": "trained from scratch (tokenizer trained on the train split)",
-              "hub": f"fine-tuned from `{model.get('path') or model.get('hub_id')}`",
-              "local": f"fine-tuned from `{model.get('path')}`"}[model["source"]]
+              "hub": f"fine-tuned from `{base_model}`" if base_model
+              else f"fine-tuned from a local folder `{local}` (a copy of `{model.get('hub_id')}`)",
+              "local": f"fine-tuned from a local folder `{local}`"}[model["source"]]
+    dataset, what = training_data(Path(str(cfg["dataset_dir"])))
     start, end = metrics["eval_loss_start"], metrics["eval_loss_end"]
     settings = {**train, "loss_on": cfg["loss_on"], "history_turns": cfg["history_turns"],
                 "trainer_args": cfg["trainer_args"] or "{}"}
-    return f"""# {model['name']} (gamio)
+    note = (f"generation_config.json holds the `{cfg['generation']}` settings: `model.generate(**inputs)` uses them. "
+            "Build prompts with `adventure.budget.build_prompt` (world, the last turns, `> action`), as training did.")
+    body = f"""# {model['name']} (gamio)
 
 A GPT-2-family causal language model for {model['language']}-language text adventures in the `> action` format,
 {origin} by `python -m training`.
 
 ## Data
-{_rows([("dataset", f"`{cfg['dataset_dir']}`"), *data_info.items()])}
+{rows([("dataset", f"`{dataset}`: {what}"), *data_info.items()])}
 
 ## Settings
-{_rows((k, f"`{v}`") for k, v in settings.items())}
+{rows((k, f"`{v}`") for k, v in settings.items())}
 
 ## Metrics
-{_rows([
+{rows([
         ("validation loss at start", f"{start:.4f}" if start is not None else "-"),
         ("validation loss at end (saved model)", f"{end:.4f}"),
+        ("validation perplexity at start", f"{metrics['eval_perplexity_start']:.2f}" if start is not None else "-"),
         ("validation perplexity at end", f"{metrics['eval_perplexity_end']:.2f}"),
         ("best step", metrics["best_step"]),
         ("optimizer steps", f"{metrics['global_step']} / {metrics['max_steps']}"),
@@ -84,41 +106,34 @@ A GPT-2-family causal language model for {model['language']}-language text adven
 
 Full curves: `{METRICS_NAME}`; every setting: `{CONFIG_NAME}`.
 
-## Use
-```python
-from transformers import AutoModelForCausalLM, AutoTokenizer
-tokenizer = AutoTokenizer.from_pretrained("<this folder>")
-model = AutoModelForCausalLM.from_pretrained("<this folder>")
-# generation_config.json holds the `{cfg['generation']}` settings: model.generate(**inputs) uses them.
-```
-Build prompts with `adventure.budget.build_prompt` (world, the last turns, `> action`), as training did.
+{usage(out_name, note)}
 """
+    results = eval_results((dataset, dataset, "validation"), [
+        ("loss", "validation loss at start", start), ("loss", "validation loss at end", end),
+        ("perplexity", "validation perplexity at start", metrics["eval_perplexity_start"]),
+        ("perplexity", "validation perplexity at end", metrics["eval_perplexity_end"])])
+    write_model_card(folder, body, name=model["name"], language=model["language"], base_model=base_model,
+                     datasets=[dataset], results=results)
 
 
 def publish(trainer, out_dir: Path, metrics: dict, cfg: dict, data_info: dict) -> Path | None:
     """Swap the finished folder into `out_dir`; returns it on rank 0 (None elsewhere)."""
+    from accelerate.utils import broadcast_object_list
+
     out_dir = Path(out_dir)
-    staging = out_dir.parent / f".{out_dir.name}.staging"
     main = trainer.is_world_process_zero()
-    if main:
-        shutil.rmtree(staging, ignore_errors=True)
+    with publish_folder(out_dir) if main else nullcontext() as staging:
+        staging = Path(broadcast_object_list([staging])[0])  # rank 0's folder: every rank saves into it
+        trainer.save_model(str(staging))  # weights, config, generation_config.json, tokenizer (rank 0 writes)
+        if main:
+            (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; training_config.yaml says it all
+            (staging / METRICS_NAME).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", "utf-8")
+            model_card(staging, cfg, metrics, data_info, out_dir.name)
+            write_language_note(staging, cfg["model"]["language"], trained_by="gamio training")
+            (staging / CONFIG_NAME).write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), "utf-8")
     trainer.accelerator.wait_for_everyone()
-    trainer.save_model(str(staging))  # weights, config, generation_config.json, tokenizer (rank 0 writes)
     if not main:
-        trainer.accelerator.wait_for_everyone()
         return None
-    (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; training_config.yaml says it all
-    (staging / METRICS_NAME).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    (staging / CARD_NAME).write_text(model_card(cfg, metrics, data_info), "utf-8")
-    write_language_note(staging, cfg["model"]["language"], trained_by="gamio training")
-    (staging / CONFIG_NAME).write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), "utf-8")
-    old = out_dir.parent / f".{out_dir.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists():
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
     log.info("wrote %s (eval loss %.4f -> %.4f)", out_dir, metrics["eval_loss_start"] or float("nan"),
              metrics["eval_loss_end"])
-    trainer.accelerator.wait_for_everyone()
     return out_dir

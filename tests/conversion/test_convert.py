@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
@@ -82,6 +83,13 @@ def test_real_tensorflow_checkpoint_reproduces_reference_logits(tmp_path, dtype,
     assert generation["repetition_penalty"] == 5.0 and generation["num_beams"] == 2
     assert generation["eos_token_id"] == tokenizer.eos_token_id == 399
     assert "verification | passed" in (out / "MODEL_CARD.md").read_text()
+    card = ModelCard.load(out / "README.md")
+    assert (card.data.language, card.data.license, card.data.pipeline_tag) == ("en", "other", "text-generation")
+    assert card.data.base_model is None and card.data.datasets is None  # a local checkpoint; data unknown
+    assert {"gamio", "text-adventure", "gpt2", "english"} <= set(card.data.tags)
+    [metric] = card.data.eval_results
+    assert (metric.metric_type, metric.metric_value) == ("max_abs_logit_diff", result.verification.max_diff)
+    assert (out / "MODEL_CARD.md").read_text() == str(card) and str(TF_FIXTURE) not in str(card)
 
 
 def test_shards_fp16_input_and_optimizer_slots(tmp_path, caplog):
@@ -109,6 +117,8 @@ def test_sharded_output_loads_through_the_index(tmp_path):
     assert sharded.weight_files[-1] == "model.safetensors.index.json" and len(sharded.weight_files) > 3
     index = json.loads((tmp_path / "sharded" / "model.safetensors.index.json").read_text())
     assert set(index["weight_map"].values()) == set(sharded.weight_files[:-1])
+    assert ModelCard.load(tmp_path / "single" / "README.md").data.eval_results is None  # verify=false
+    assert "verification | not run" in (tmp_path / "single" / "MODEL_CARD.md").read_text()
     np.testing.assert_array_equal(last_logits(tmp_path / "sharded", "the hero"),
                                   last_logits(tmp_path / "single", "the hero"))
 

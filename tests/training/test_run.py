@@ -10,6 +10,7 @@ from tests.helpers.training import QUICK, build_story_dataset, compose_training,
 
 from adventure.generation import GenerationSettings
 from adventure.models import resolve_model_spec
+from training.publish import model_card
 from training.train import train
 
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
@@ -38,6 +39,7 @@ def test_default_run_learns_and_publishes_a_reloadable_russian_model(tmp_path):
         assert (out / name).is_file(), name
     assert yaml.safe_load((out / "training_config.yaml").read_text())["model"]["name"] == "tiny"
     assert f"{metrics['eval_loss_end']:.4f}" in (out / "MODEL_CARD.md").read_text()
+    assert (out / "README.md").read_text() == (out / "MODEL_CARD.md").read_text()
     assert resolve_model_spec("tiny", tmp_path).location == str(out)
     assert list((tmp_path / "hydra" / "training").iterdir())  # Hydra's run dir is under the artifacts
 
@@ -63,6 +65,46 @@ def test_result_loss_with_gradient_checkpointing_trains_in_process(tmp_path):
     saved = yaml.safe_load((tmp_path / "models" / "tiny" / "training_config.yaml").read_text())
     assert saved["loss_on"] == "result" and saved["train"]["gradient_checkpointing"] is True
     assert read_metrics(tmp_path / "models" / "tiny") == json.loads(json.dumps(metrics))
+    # The Hugging Face card: metadata and model-index read back by huggingface_hub, metrics as measured.
+    from huggingface_hub import ModelCard
+
+    out = tmp_path / "models" / "tiny"
+    card = ModelCard.load(out / "README.md")
+    assert (out / "MODEL_CARD.md").read_text() == (out / "README.md").read_text()
+    data = card.data
+    assert (data.language, data.license, data.pipeline_tag, data.base_model) == ("ru", "other", "text-generation",
+                                                                                  None)  # scratch: no base model
+    assert data.datasets == ["gamio-local-dataset"] and "`gamio-local-dataset`: a story dataset" in card.text
+    assert {"gamio", "text-adventure", "gpt2", "russian"} <= set(data.tags)
+    assert {r.dataset_split for r in data.eval_results} == {"validation"}
+    assert {(r.metric_type, r.metric_name): r.metric_value for r in data.eval_results} == {
+        ("loss", "validation loss at start"): metrics["eval_loss_start"],
+        ("loss", "validation loss at end"): metrics["eval_loss_end"],
+        ("perplexity", "validation perplexity at start"): metrics["eval_perplexity_start"],
+        ("perplexity", "validation perplexity at end"): metrics["eval_perplexity_end"]}
+    assert str(tmp_path) not in card.content  # folder names, not the machine's paths
+
+
+def test_card_names_a_hub_base_model_but_only_describes_a_local_one(tmp_path):
+    from huggingface_hub import ModelCard
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "stats.json").write_text('{"source": "cys"}')
+    metrics = {"eval_loss_start": None, "eval_loss_end": 2.0, "eval_perplexity_start": None,
+               "eval_perplexity_end": 7.39, "best_step": 4, "global_step": 4, "max_steps": 4, "tokens_seen": 10,
+               "tokens_per_second": 5.0, "world_size": 1, "resumed_from_step": 0}
+    hub_id = "sberbank-ai/rugpt3small_based_on_gpt2"
+    for path, base in ((None, hub_id), (str(tmp_path / "copies" / "rugpt3small"), None)):
+        cfg = {"model": {"name": "rugpt3small", "source": "hub", "hub_id": hub_id, "path": path, "language": "ru"},
+               "train": {"seed": 1}, "loss_on": "all", "history_turns": 10, "trainer_args": {},
+               "generation": "gamio", "dataset_dir": str(tmp_path / "data" / "dataset")}
+        model_card(tmp_path, cfg, metrics, {}, "rugpt3small")
+        card = ModelCard.load(tmp_path / "README.md")
+        assert card.data.base_model == base and card.data.datasets == ["gamio-scraping-cys"]
+        assert [r.metric_name for r in card.data.eval_results] == ["validation loss at end",
+                                                                   "validation perplexity at end"]
+        assert str(tmp_path) not in card.content
+    assert "a local folder `rugpt3small` (a copy of `sberbank-ai/rugpt3small_based_on_gpt2`)" in card.text
 
 
 def test_multirun_trains_each_model_into_its_own_folder(tmp_path):
