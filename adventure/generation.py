@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, List, Mapping
 
 from omegaconf import OmegaConf
 
@@ -28,6 +28,9 @@ class GenerationSettings:
     top_p: float = setting(gt=0, le=1, help="nucleus sampling mass")
     num_beams: int = setting(ge=1, help="beams; > 1 with do_sample is beam sampling (the seed: 2)")
     repetition_penalty: float = setting(gt=0, help="> 1 discourages repeating tokens (the seed: 5.0)")
+    stop_strings: List[str] = setting([], help="generation ends early at any of these (cut from the reply)")
+    bad_words_ids: List[List[int]] = setting([], help="token sequences the model may not write (a game's banned "
+                                                     "words, every inflection, as the engine's tokenizer spells them)")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "GenerationSettings":
@@ -55,6 +58,9 @@ class GenerationSettings:
         """Keyword arguments for `model.generate` (the name is not a transformers setting)."""
         values = dataclasses.asdict(self)
         values.pop("name")
+        for key in ("stop_strings", "bad_words_ids"):  # transformers wants them absent rather than empty
+            if not values[key]:
+                values.pop(key)
         return values
 
     def to_generation_config(self, tokenizer=None):

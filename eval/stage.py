@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from adventure.cli import resolved_config
 from adventure.generation import GenerationSettings
 from adventure.paths import artifacts_dir
+from adventure.publish import publish_folder
 from eval import eval_sets
 from eval.generation_metrics import play_turns, timing_metrics
 from eval.likelihood import likelihood
@@ -169,10 +170,10 @@ def run(cfg: DictConfig) -> Path:
     report = build_report(report_name=str(cfg.report_name), seed=seed, config=config, models=models, sets=sets,
                           results=results, samples=[sample_entry(s, o) for s, o in zip(shown, outputs)],
                           dataset=dataset, timing=timing)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(report, out_dir / "report.json")
-    write_markdown(report, out_dir / "report.md")
-    write_plots(report, out_dir)
+    with publish_folder(out_dir) as staging:  # a report folder is replaced whole, never half-written
+        write_json(report, staging / "report.json")
+        write_markdown(report, staging / "report.md")
+        write_plots(report, staging)
     rec = report["recommended"]
     log.info("report written to %s; recommended: %s", out_dir, rec["name"] if rec else "none")
     return out_dir

@@ -77,7 +77,8 @@ def model_card(folder: Path, cfg: dict, metrics: dict, data_info: dict, out_name
     start, end = metrics["eval_loss_start"], metrics["eval_loss_end"]
     settings = {**train, "loss_on": cfg["loss_on"], "history_turns": cfg["history_turns"],
                 "trainer_args": cfg["trainer_args"] or "{}"}
-    note = (f"generation_config.json holds the `{cfg['generation']}` settings: `model.generate(**inputs)` uses them. "
+    note = (f"generation_config.json holds the `{cfg['generation']['name']}` settings: `model.generate(**inputs)` "
+            "uses them. "
             "Build prompts with `adventure.budget.build_prompt` (world, the last turns, `> action`), as training did.")
     body = f"""# {model['name']} (gamio)
 

@@ -10,29 +10,12 @@ engine only through this interface, so serving and eval never change when an eng
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
 
+from adventure.engines.base import Engine, Generation
 from adventure.errors import GamioError
-from adventure.generation import GenerationSettings
 
-
-@dataclass(frozen=True)
-class Generation:
-    text: str  # the decoded new tokens, before cleanup (special tokens removed)
-    new_tokens: int
-
-
-class Engine(Protocol):
-    name: str
-    tokenizer: Any
-    context_length: int
-
-    def generate(self, prompts: Sequence[Sequence[int]], settings: GenerationSettings, *,
-                 seed: int | None = None) -> list[Generation]: ...
-
-    def close(self) -> None: ...
+__all__ = ["Engine", "Generation", "load_engine"]
 
 
 def load_engine(engine_cfg, spec: str, artifacts: Path, *, option: str = "model") -> Engine:

@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from adventure.engines import Generation
+from adventure.engines.base import Generation
 from adventure.generation import GenerationSettings
 from adventure.models import context_length, load_causal_lm
 
@@ -48,10 +48,12 @@ class HFEngine:
         device = next(self.model.parameters()).device
         if seed is not None:
             torch.manual_seed(seed)
+        kwargs = settings.generate_kwargs()
+        if "stop_strings" in kwargs:
+            kwargs["tokenizer"] = self.tokenizer  # transformers matches stop strings on decoded tokens
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                                      pad_token_id=self.pad_id, eos_token_id=self.tokenizer.eos_token_id,
-                                      **settings.generate_kwargs())
+                                      pad_token_id=self.pad_id, eos_token_id=self.tokenizer.eos_token_id, **kwargs)
         results = []
         eos = self.tokenizer.eos_token_id
         for row in out[:, width:].tolist():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from adventure.paths import REPO_ROOT
 BENCHES = sorted(p.name.removesuffix("_bench.py") for p in (REPO_ROOT / "bench").glob("*_bench.py"))
 
 

@@ -210,8 +210,8 @@ def test_untrained_auto_default_names_the_missing_trained_model(tmp_path):
 def test_english_model_is_wrapped_not_comparable_and_translators_scored(eval_artifacts):
     english = build_english_tiny(eval_artifacts / "models" / "english_tiny")
     try:
-        run_eval(eval_artifacts, "report_name=english", "translators.ru_en=tiny", "translators.en_ru=tiny",
-                 "translators.num_beams=1", "max_samples.test=4", "max_samples.parallel=12", "playthrough.size=3",
+        run_eval(eval_artifacts, "report_name=english", "translation=tiny",
+                 "translation.num_beams=1", "max_samples.test=4", "max_samples.parallel=12", "playthrough.size=3",
                  "playthrough.max_turns=2", "generation=greedy", "extra_generation=[]", "samples_in_report=1")
     finally:
         shutil.rmtree(english)
@@ -238,7 +238,7 @@ def test_english_model_is_wrapped_not_comparable_and_translators_scored(eval_art
 def test_english_model_with_unavailable_translator_fails_before_work(eval_artifacts, tmp_path):
     english = build_english_tiny(tmp_path / "english_tiny")
     done = run_eval(eval_artifacts, f"models=[{{name: en, spec: {english}}}]", "report_name=no-translator",
-                    "translators.ru_en=Helsinki-NLP/opus-mt-ru-en", check=False)
+                    "translation.ru_en=Helsinki-NLP/opus-mt-ru-en", check=False)
     assert done.returncode == 2
     assert "Helsinki-NLP/opus-mt-ru-en" in done.stderr
     assert not (eval_artifacts / "reports" / "no-translator").exists()

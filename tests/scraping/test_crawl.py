@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from adventure.paths import CONFIGS_DIR, REPO_ROOT
+from adventure.paths import REPO_ROOT
 from adventure.trees import load_tree
 from tests.helpers.cys_test_site import CysTestSite
+from tests.helpers.scraping import cys_overrides, scraping_cfg
 from scraping.crawler import CrawlSettings, crawl_story
 from scraping.http_client import HttpClient
 from scraping.page_cache import PageCache
@@ -20,16 +20,6 @@ from scraping.stage import run
 
 ENDING_LINKS = {"190", "191", "290", "291"}
 LIGHTHOUSE_LINKS = {str(i) for i in range(101, 111)}
-
-
-def scraping_cfg(*overrides: str):
-    with initialize_config_dir(str(CONFIGS_DIR), version_base="1.3"):
-        return compose("scraping", overrides=list(overrides))
-
-
-def cys_overrides(tmp: Path, site: CysTestSite, ids: str, out: Path) -> list[str]:
-    return [f"paths.artifacts={tmp}", "source=cys", f"source.base_url={site.base_url}", f"source.story_ids={ids}",
-            "source.delay=0", "source.backoff=0.2", "translator=none", f"out_dir={out}"]
 
 
 @pytest.fixture(scope="module")

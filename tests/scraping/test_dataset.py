@@ -16,7 +16,7 @@ from adventure.story_format import samples_from_tree
 from adventure.trees import load_trees
 from scraping.dataset import assign_splits, story_hash
 from scraping.stage import run, safe_file_stem
-from test_scraping_crawl import scraping_cfg
+from tests.helpers.scraping import scraping_cfg
 
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from adventure.paths import REPO_ROOT
 from tests.helpers.cys_test_site import CysTestSite
-from test_scraping_crawl import cys_overrides, scraping_cfg
+from tests.helpers.scraping import cys_overrides, scraping_cfg
 from scraping.stage import run
 
 STORIES = "[3,1]"  # the 24-page maze first, so the kill lands mid-story

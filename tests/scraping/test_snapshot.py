@@ -11,7 +11,7 @@ from adventure.errors import GamioError
 from adventure.trees import load_tree
 from tests.helpers.cys_test_site import CysTestSite
 from scraping.stage import run
-from test_scraping_crawl import cys_overrides, scraping_cfg
+from tests.helpers.scraping import cys_overrides, scraping_cfg
 
 SNAPSHOT = Path(__file__).parent.parent / "data" / "cys_snapshot"
 UNREACHABLE = "http://127.0.0.1:9"  # nothing listens there: any request would fail

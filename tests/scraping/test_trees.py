@@ -14,7 +14,7 @@ from adventure.paths import REPO_ROOT
 from adventure.trees import load_tree
 from tests.helpers.real_data import REAL_TREE_NODE_COUNTS
 from scraping.stage import run
-from test_scraping_crawl import scraping_cfg
+from tests.helpers.scraping import scraping_cfg
 
 
 def test_cli_contract_trees_without_translation(real_trees_dir, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 import time
 
 import pytest
@@ -13,10 +12,11 @@ import pytest
 from adventure.errors import GamioError
 from serving.app import create_app
 from serving.config import compose_serving_config
-from serving.game import per_item
+from adventure.turns import TurnInput, per_item
 from serving.model_choice import choose_model
 from serving.service import build_service
 from serving.store import Store, token_hash
+from tests.helpers.serving import Gate, new_game, wait_done
 
 MAX_NEW = 6
 
@@ -42,38 +42,6 @@ def make_app(tiny_untrained_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def app(make_app):
     return make_app()
-
-
-def new_game(client, world=None):
-    response = client.post("/api/games", json={} if world is None else {"world": world})
-    assert response.status_code == 201, response.get_json()
-    data = response.get_json()
-    return data["game_id"], {"Authorization": f"Bearer {data['token']}"}, data
-
-
-def wait_done(client, job_id, timeout_s=120):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}?wait=10").get_json()
-        if job["status"] in ("done", "failed"):
-            return job
-    raise AssertionError(f"job {job_id} not finished in {timeout_s} s")
-
-
-class Gate:
-    """Holds the worker inside its next batch until opened (the real engine runs once it is)."""
-
-    def __init__(self, service):
-        self.entered, self.opened = threading.Event(), threading.Event()
-        engine = service.worker.engine
-        original = engine.run_batch
-
-        def gated(contexts):
-            self.entered.set()
-            assert self.opened.wait(120)
-            return original(contexts)
-
-        engine.run_batch = gated
 
 
 def test_play_retry_undo_flow_keeps_actions_literal(app):
@@ -194,7 +162,7 @@ def test_wait_parameter(app):
 
 def test_one_pending_turn_per_game_and_full_queue(make_app):
     client, service = make_app("queue.max_size=2", "queue.max_batch=1")
-    gate = Gate(service)
+    gate = Gate(service.worker)
     games = [new_game(client) for _ in range(4)]
     (a, a_auth, _), (b, b_auth, _), (c, c_auth, _), (d, d_auth, _) = games
 
@@ -235,16 +203,16 @@ def test_no_worker_gives_503(make_app):
 
 def test_worker_survives_a_bad_job(make_app):
     client, service = make_app()
-    engine = service.worker.engine
-    original = engine.prompt_ids
+    pipeline = service.worker.pipeline
+    original = pipeline.prompt
 
-    def poisoned(world, history, action):
-        if "яд" in action:
+    def poisoned(turn):
+        if "яд" in turn.action:
             raise ValueError("poisoned prompt")
-        return original(world, history, action)
+        return original(turn)
 
-    engine.prompt_ids = poisoned
-    gate = Gate(service)
+    pipeline.prompt = poisoned
+    gate = Gate(service.worker)
     (a, a_auth, _), (b, b_auth, _), (c, c_auth, _) = [new_game(client) for _ in range(3)]
     first = client.post(f"/api/games/{a}/turns", json={"action": "жду"}, headers=a_auth).get_json()["job_id"]
     assert gate.entered.wait(60)
@@ -273,17 +241,17 @@ def test_per_item_isolates_the_failing_item():
 
 def test_special_tokens_in_player_text_are_plain_text(app):
     _, service = app
-    engine = service.worker.engine
-    eos = engine.tokenizer.eos_token_id
+    pipeline = service.worker.pipeline
+    tokenizer = pipeline.engine.tokenizer
     text = "<|endoftext|>"
-    ids = engine.prompt_ids(f"мир {text}", [(f"ход {text}", f"ответ {text}")], f"{text}открываю{text}")
-    assert eos not in ids
-    assert engine.tokenizer.decode(ids).count(text) == 5  # the characters are there, as ordinary tokens
+    ids = pipeline.prompt(TurnInput(f"мир {text}", ((f"ход {text}", f"ответ {text}"),), f"{text}открываю{text}")).input_ids
+    assert tokenizer.eos_token_id not in ids
+    assert tokenizer.decode(ids).count(text) == 5  # the characters are there, as ordinary tokens
 
 
 def test_prompts_never_exceed_the_context(make_app):
     client, service = make_app("limits.max_world_chars=4000")
-    engine = service.worker.engine
+    pipeline = service.worker.pipeline
     world = ("Огромный мир, полный тайн, дорог и городов. " * 100)[:4000]
     game_id, auth, _ = new_game(client, world)
     store = service.store
@@ -292,10 +260,10 @@ def test_prompts_never_exceed_the_context(make_app):
         store.mark_running([job_id])
         assert store.complete(job_id, result="Длинный ответ. " * 40)
     turns = store.game(game_id)["turns"]
-    history = [(t["action"], t["result"]) for t in turns]
-    budget = engine.context_length - engine.settings.max_new_tokens
+    history = tuple((t["action"], t["result"]) for t in turns)
+    budget = pipeline.engine.context_length - pipeline.settings.max_new_tokens
     for n in (0, 1, 5, 12):
-        assert len(engine.prompt_ids(world, history[:n], "иду " * 120)) <= budget
+        assert len(pipeline.prompt(TurnInput(world, history[:n], "иду " * 120)).input_ids) <= budget
     job = client.post(f"/api/games/{game_id}/turns", json={"action": "я" * 500}, headers=auth).get_json()["job_id"]
     assert wait_done(client, job)["status"] == "done"  # generation past the position table would fail the job
 

@@ -3,13 +3,12 @@ history, the reply is cleaned in English and comes back en->ru; both languages a
 The "English model" is the tiny GPT-2 served with language=en; the translators are tiny Marian models."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from adventure.text import normalize_action, normalize_result, normalize_text
+from adventure.text import normalize_action, normalize_result
 from serving.app import create_app
 from tests.helpers.models import install_tiny_marians
+from tests.helpers.serving import wait_done
 from serving.config import compose_serving_config
 from serving.service import build_service
 
@@ -19,37 +18,29 @@ def english_app(tiny_untrained_dir, tmp_path_factory):
     artifacts = tmp_path_factory.mktemp("serving-en")
     install_tiny_marians(artifacts)
     cfg = compose_serving_config([f"model={tiny_untrained_dir}", "language=en", f"paths.artifacts={artifacts}",
-                                  "translation.ru_en=tiny", "translation.en_ru=tiny", "translation.num_beams=1",
+                                  "translation=tiny", "translation.num_beams=1",
                                   "generation.max_new_tokens=8"])
     service = build_service(cfg)
     yield create_app(cfg, service).test_client(), service
     service.close()
 
 
-def wait_done(client, job_id):
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}?wait=10").get_json()
-        if job["status"] in ("done", "failed"):
-            return job
-    raise AssertionError("job not finished")
-
-
 @pytest.mark.slow
 def test_english_model_is_wrapped_in_translation(english_app):
     client, service = english_app
-    engine = service.worker.engine
-    assert engine.language == "en" and client.get("/healthz").get_json()["language"] == "en"
+    pipeline = service.worker.pipeline
+    assert pipeline.language == "en" and client.get("/healthz").get_json()["language"] == "en"
     prompts, translated = [], {"ru-en": {}, "en-ru": {}}
-    for translator in (engine.to_english, engine.to_russian):  # record what each translator returned for what
+    translators = pipeline.translators
+    for translator in (translators.to_english, translators.to_russian):  # what each translator returned for what
         def recording(texts, translator=translator, inner=translator.translate):
             out = inner(texts)
             translated[translator.direction].update(zip(texts, out))
             return out
         translator.translate = recording
-    original = engine.prompt_ids
-    engine.prompt_ids = lambda world, history, action: prompts.append((world, list(history), action)) or original(
-        world, history, action)
+    original = pipeline.prompt
+    pipeline.prompt = lambda turn: prompts.append((turn.world_en, list(turn.history_en), turn.action_en)) or original(
+        turn)
 
     created = client.post("/api/games", json={"world": "Тёмный лес. Вы стоите у старого дома."}).get_json()
     game_id, auth = created["game_id"], {"Authorization": f"Bearer {created['token']}"}
@@ -60,7 +51,7 @@ def test_english_model_is_wrapped_in_translation(english_app):
 
     game = client.get(f"/api/games/{game_id}", headers=auth).get_json()
     to_en, to_ru = translated["ru-en"], translated["en-ru"]
-    assert game["world_en"] == to_en[normalize_text(game["world"])]
+    assert game["world_en"] == to_en[normalize_result(game["world"])]
     assert [t["action"] for t in game["turns"]] == actions  # the player's Russian, literally
     for turn, action in zip(game["turns"], actions):
         assert turn["action_en"] == to_en[normalize_action(action)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from tests.helpers.training import QUICK, build_story_dataset, compose_training, run_training
 
+from adventure.config import ConfigError
 from adventure.errors import GamioError
 from training.train import train
 
@@ -45,8 +46,6 @@ def test_hub_model_absent_offline_names_the_id_and_the_local_dir_option(artifact
     (("train.block_size=4096",), r"block_size=4096 exceeds the context of model 'tiny' \(512 tokens\)"),
     (("model=rugpt3large", "train.block_size=4096"), r"exceeds the context of model 'rugpt3large' \(2048"),
     (("train.precision=fp16",), "fp16 needs a CUDA GPU"),
-    (("train.precision=fp8",), r"precision='fp8' is not one of \['fp32', 'fp16', 'bf16'\]"),
-    (("loss_on=prompt",), r"loss_on='prompt' is not one of \['all', 'result'\]"),
     (("model=gamegpt_xl",), r"no Hugging Face model folder at .*gamegpt_xl; convert AI Dungeon 2's checkpoint"),
     (("train.save_steps=5", "train.eval_steps=2"), "saving steps to be a (round )?multiple of the evaluation"),
     (("+trainer_args.no_such_option=1",), "no_such_option"),
@@ -56,3 +55,16 @@ def test_bad_settings_are_refused_before_training(artifacts, overrides, message)
     with pytest.raises(GamioError, match=message):
         train(cfg)
     assert not (artifacts / "models").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.precision=fp8", r"train.precision='fp8': must be one of \['fp32', 'fp16', 'bf16'\]"),
+    ("loss_on=prompt", r"loss_on='prompt': must be one of \['all', 'result'\]"),
+    ("train.max_steps=-5", r"train.max_steps=-5: must be >= 1 \(or -1"),
+    ("train.batch_size=0", "train.batch_size=0: must be >= 1"),
+    ("train.learning_rate=abc", "train.learning_rate=abc: .*Float"),
+    ("model.recipe.block_sise=8", "block_sise"),
+])
+def test_bad_config_values_are_refused_at_composition(artifacts, override, message):
+    with pytest.raises(ConfigError, match=message):
+        compose_training(artifacts, *QUICK, override)

@@ -97,7 +97,7 @@ def test_card_names_a_hub_base_model_but_only_describes_a_local_one(tmp_path):
     for path, base in ((None, hub_id), (str(tmp_path / "copies" / "rugpt3small"), None)):
         cfg = {"model": {"name": "rugpt3small", "source": "hub", "hub_id": hub_id, "path": path, "language": "ru"},
                "train": {"seed": 1}, "loss_on": "all", "history_turns": 10, "trainer_args": {},
-               "generation": "gamio", "dataset_dir": str(tmp_path / "data" / "dataset")}
+               "generation": {"name": "gamio"}, "dataset_dir": str(tmp_path / "data" / "dataset")}
         model_card(tmp_path, cfg, metrics, {}, "rugpt3small")
         card = ModelCard.load(tmp_path / "README.md")
         assert card.data.base_model == base and card.data.datasets == ["gamio-scraping-cys"]

@@ -89,9 +89,8 @@ def test_fallback_swap_without_rename_exchange(tmp_path, monkeypatch):
 
 CHILD = """
 import os, signal, sys
-sys.path.insert(0, "tests")
 from adventure import publish
-from test_publish import make_version
+from tests.adventure.test_publish import make_version
 dest, version, size, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 if mode == "between-renames":  # the fallback swap, killed after dest was moved aside
     publish._exchange = lambda a, b: False

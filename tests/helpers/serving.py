@@ -1,0 +1,40 @@
+"""Driving the game API in-process (Flask test client): new games, waiting for jobs, holding the worker."""
+from __future__ import annotations
+
+import threading
+import time
+
+
+def new_game(client, world=None):
+    """(game_id, auth headers, the 201 body)."""
+    response = client.post("/api/games", json={} if world is None else {"world": world})
+    assert response.status_code == 201, response.get_json()
+    data = response.get_json()
+    return data["game_id"], {"Authorization": f"Bearer {data['token']}"}, data
+
+
+def wait_done(client, job_id, timeout_s=300):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}?wait=10").get_json()
+        if job["status"] in ("done", "failed"):
+            return job
+    raise AssertionError(f"job {job_id} not finished in {timeout_s} s")
+
+
+class Gate:
+    """Holds the worker inside its next batch until opened (the real pipeline runs once it is); records the
+    batches the worker formed."""
+
+    def __init__(self, worker):
+        self.entered, self.opened = threading.Event(), threading.Event()
+        self.batches: list[int] = []
+        original = worker.pipeline.run
+
+        def gated(turns, **kwargs):
+            self.batches.append(len(turns))
+            self.entered.set()
+            assert self.opened.wait(120)
+            return original(turns, **kwargs)
+
+        worker.pipeline.run = gated
