@@ -29,7 +29,19 @@ def render_turn(action: str, result: str) -> str:
 
 def render_prompt(world: str, history: Sequence[Turn], action: str) -> str:
     """World, the given turns, then the new action; the model continues with the result."""
-    return world + "".join(render_turn(a, r) for a, r in history) + f"\n{ACTION_MARKER}{action}\n"
+    return render_context(world, history, action)
+
+
+def render_context(world: str, history: Sequence[Turn], action: str, *, memory: str = "",
+                   world_info: Sequence[str] = (), note: str = "", note_depth: int = 0) -> str:
+    """A game prompt with its steering: memory and world-info texts above the world (each block followed by a
+    blank line), the author's note on its own line with `note_depth` turns between it and the new action.
+    Without steering this is exactly the training format."""
+    head = (memory + "\n\n" if memory else "") + ("\n".join(world_info) + "\n\n" if world_info else "")
+    turns = [render_turn(a, r) for a, r in history]
+    if note:
+        turns.insert(max(0, len(turns) - note_depth), "\n" + note)
+    return head + world + "".join(turns) + f"\n{ACTION_MARKER}{action}\n"
 
 
 def render_story(world: str, history: Sequence[Turn]) -> str:

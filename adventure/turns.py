@@ -20,10 +20,11 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence, TypeVar
 
-from adventure.budget import BudgetedPrompt, build_prompt
+from adventure.budget import BudgetedPrompt, Steered, build_prompt
 from adventure.cleanup import clean_generation
 from adventure.engines import Engine
 from adventure.generation import GenerationSettings
+from adventure.steering import NO_STEERING, Steering, banned_token_sequences, first_banned, triggered_world_info
 from adventure.story_format import DEFAULT_HISTORY_TURNS, Turn
 from adventure.text import normalize_action, normalize_result
 
@@ -41,6 +42,8 @@ class TurnInput:
     history_en: tuple[Turn, ...] | None = None
     action_en: str | None = None
     settings: GenerationSettings | None = None  # None: the pipeline's default preset
+    steering: Steering = NO_STEERING  # memory, author's note, world info, banned words, stop strings
+    steering_en: Steering | None = None  # English models: its texts translated (None: translate now)
 
 
 @dataclass(frozen=True)
@@ -90,14 +93,17 @@ def failure(exc: Exception, stage: str) -> TurnFailure:
 
 class TurnPipeline:
     def __init__(self, engine: Engine, settings: GenerationSettings, *, language: str = "ru",
-                 translators=None, history_turns: int = DEFAULT_HISTORY_TURNS):
+                 translators=None, history_turns: int = DEFAULT_HISTORY_TURNS, world_info_scan_turns: int = 4,
+                 world_info_share: float = 0.25):
         if language not in ("ru", "en"):
             raise ValueError(f"language must be ru or en, got {language!r}")
         if language == "en" and translators is None:
             raise ValueError("an English model needs translators (ru->en and en->ru)")
         self.engine, self.settings, self.language = engine, settings, language
         self.translators, self.history_turns = translators, history_turns
+        self.world_info_scan_turns, self.world_info_share = world_info_scan_turns, world_info_share
         self.special_tokens = [t for t in engine.tokenizer.all_special_tokens if t]
+        self._banned: dict[tuple[str, ...], list[list[int]]] = {}
 
     @property
     def english(self) -> bool:
@@ -116,6 +122,8 @@ class TurnPipeline:
             wanted += [normalize_action(turn.action)] * (turn.action_en is None)
             if turn.history_en is None:
                 wanted += [text for a, r in turn.history for text in (normalize_action(a), normalize_result(r))]
+            if turn.steering_en is None:
+                wanted += [t for t in _steering_texts(turn.steering) if t]
         unique = list(dict.fromkeys(wanted))
         english = dict(zip(unique, per_item(self.translators.to_english.translate, unique)))
         out: list[TurnInput | TurnFailure] = []
@@ -125,21 +133,53 @@ class TurnPipeline:
                 world_en=turn.world_en if turn.world_en is not None else english[normalize_result(turn.world)],
                 action_en=turn.action_en if turn.action_en is not None else english[normalize_action(turn.action)],
                 history_en=turn.history_en if turn.history_en is not None else tuple(
-                    (english[normalize_action(a)], english[normalize_result(r)]) for a, r in turn.history))
-            texts = [filled.world_en, filled.action_en, *(t for pair in filled.history_en for t in pair)]
+                    (english[normalize_action(a)], english[normalize_result(r)]) for a, r in turn.history),
+                steering_en=turn.steering_en if turn.steering_en is not None else _translated(turn.steering, english))
+            texts = [filled.world_en, filled.action_en, *(t for pair in filled.history_en for t in pair),
+                     *_steering_texts(filled.steering_en)]
             error = next((t for t in texts if isinstance(t, Exception)), None)
             out.append(failure(error, "translation ru->en") if error else filled)
         return out
 
+    def world_info_order(self, turn: TurnInput) -> list[int]:
+        """The world-info entries this turn triggers, in priority order: keys are looked for on the player's
+        (Russian) side in the last `world_info_scan_turns` turns and the new action."""
+        entries = turn.steering.world_info
+        if not entries:
+            return []
+        recent = turn.history[-self.world_info_scan_turns:] if self.world_info_scan_turns > 0 else ()
+        return triggered_world_info(entries, [text for pair in recent for text in pair] + [turn.action])
+
     def prompt(self, turn: TurnInput) -> BudgetedPrompt:
-        """The budgeted prompt of a model-side turn: every text normalised, the oldest turns dropped first."""
+        """The budgeted prompt of a model-side turn: every text normalised, steering placed, the oldest turns
+        dropped first."""
         world, history, action = ((turn.world_en, turn.history_en, turn.action_en) if self.english
                                   else (turn.world, turn.history, turn.action))
+        steering = turn.steering_en if self.english else turn.steering
         settings = turn.settings or self.settings
+        context = self.engine.context_length
+        note = normalize_action(steering.authors_note)
+        steered = Steered(memory=normalize_result(steering.memory),
+                          world_info=[(i, normalize_result(steering.world_info[i].text))
+                                      for i in self.world_info_order(turn)],
+                          authors_note=(NOTE_LABELS[self.language].format(note) if note else ""),
+                          authors_note_depth=turn.steering.authors_note_depth,
+                          world_info_budget=int(context * self.world_info_share))
         return build_prompt(self.engine.tokenizer, normalize_result(world),
                             [(normalize_action(a), normalize_result(r)) for a, r in history],
-                            normalize_action(action), context_length=self.engine.context_length,
-                            max_new_tokens=settings.max_new_tokens, max_turns=self.history_turns)
+                            normalize_action(action), context_length=context,
+                            max_new_tokens=settings.max_new_tokens, max_turns=self.history_turns, steered=steered)
+
+    def row_settings(self, turn: TurnInput) -> GenerationSettings:
+        """The turn's preset with its game's banned words and stop strings (Russian models: an English model
+        writes English, so those are enforced on the translated reply only)."""
+        settings = turn.settings or self.settings
+        banned, stop = turn.steering.banned_words, turn.steering.stop
+        if self.english or not (banned or stop):
+            return settings
+        if banned not in self._banned:
+            self._banned[banned] = banned_token_sequences(self.engine.tokenizer, banned)
+        return replace(settings, bad_words_ids=self._banned[banned], stop_strings=list(stop))
 
     # ---- a batch of turns --------------------------------------------------------------------------------
 
@@ -158,12 +198,12 @@ class TurnPipeline:
 
         # One engine call per preset: rows with different settings cannot share a generate call.
         groups: dict[str, list[int]] = {}
+        row_settings = {i: self.row_settings(turns[i]) for i in prompts}
         for i in prompts:
-            groups.setdefault(repr(turns[i].settings or self.settings), []).append(i)
+            groups.setdefault(repr(row_settings[i]), []).append(i)
         generated = {}
         for rows in groups.values():
-            settings = turns[rows[0]].settings or self.settings
-            out = per_item(lambda ps, s=settings: self.engine.generate(ps, s, seed=seed),
+            out = per_item(lambda ps, s=row_settings[rows[0]]: self.engine.generate(ps, s, seed=seed),
                            [prompts[i].input_ids for i in rows])
             generated.update(zip(rows, out))
 
@@ -171,7 +211,8 @@ class TurnPipeline:
         for i in generated:
             if isinstance(generated[i], Exception):
                 outcomes[i] = failure(generated[i], "generation")
-        cleaned = {i: clean_generation(generated[i].text, self.special_tokens) for i in done}
+        cleaned = {i: clean_generation(_cut(generated[i].text, turns[i].steering),
+                                       self.special_tokens) for i in done}
         player_texts = self._to_player_side([cleaned[i].text for i in done])
         for i, text in zip(done, player_texts):
             if isinstance(text, Exception):
@@ -180,7 +221,8 @@ class TurnPipeline:
             side, clean = sides[i], cleaned[i]
             english = dict(world_en=side.world_en if turns[i].world_en is None else None,
                            action_en=side.action_en, result_en=clean.text) if self.english else {}
-            outcomes[i] = TurnResult(result=normalize_result(text), model_text=clean.text,
+            result = normalize_result(_cut(text, turns[i].steering) if self.english else text)
+            outcomes[i] = TurnResult(result=result, model_text=clean.text,
                                      cut_action=clean.cut_action, cut_unfinished=clean.cut_unfinished,
                                      prompt_tokens=len(prompts[i].input_ids), new_tokens=generated[i].new_tokens,
                                      turns_dropped=prompts[i].turns_dropped, **english)
@@ -193,3 +235,32 @@ class TurnPipeline:
         todo = list(dict.fromkeys(t for t in texts if t.strip()))
         russian = dict(zip(todo, per_item(self.translators.to_russian.translate, todo)))
         return [russian.get(t, "") for t in texts]
+
+
+NOTE_LABELS = {"ru": "[Примечание автора: {}]", "en": "[Author's note: {}]"}
+
+
+def _cut(text: str, steering: Steering) -> str:
+    """The text up to the first stop string or banned word; cleanup then drops the unfinished sentence such a
+    cut leaves. The engine already avoids banned words, but a tokenizer can spell a word in ways the banned token
+    sequences do not cover, and an English model's reply is only checked once translated."""
+    ends = [text.find(stop) for stop in steering.stop if stop and stop in text]
+    if steering.banned_words:
+        position = first_banned(text, steering.banned_words)
+        if position is not None:
+            ends.append(position)
+    return clean_generation(text[: min(ends)]).text if ends else text
+
+
+def _steering_texts(steering: Steering) -> list[str]:
+    return [normalize_result(steering.memory), normalize_action(steering.authors_note),
+            *(normalize_result(e.text) for e in steering.world_info)]
+
+
+def _translated(steering: Steering, english: dict) -> Steering:
+    def en(text: str) -> str:
+        return english[text] if text else ""
+
+    memory, note, *texts = [en(t) for t in _steering_texts(steering)]
+    return replace(steering, memory=memory, authors_note=note,
+                   world_info=tuple(replace(e, text=t) for e, t in zip(steering.world_info, texts)))

@@ -33,6 +33,9 @@ class MaxSamplesConfig:
 class PlaythroughConfig:
     size: int = setting(30, ge=1, help="mid-game prompts from the test stories (>= 30 for a real comparison)")
     max_turns: int = setting(10, ge=0, help="history turns a prompt keeps (the seed fed the last 10 actions)")
+    steering: Optional[str] = setting(None, help="a JSON file with the fields of PATCH /api/games/<id> (memory, "
+                                                 "authors_note, world_info, banned_words, ...) applied to every "
+                                                 "play-through prompt, so a report measures steering too")
 
 
 @dataclass

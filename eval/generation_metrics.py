@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from adventure.generation import GenerationSettings
+from adventure.steering import NO_STEERING, Steering
 from adventure.story_format import Sample
 from adventure.turns import TurnFailure, TurnInput
 
@@ -50,7 +51,7 @@ def timing_metrics(turns: Sequence[Turn]) -> dict:
 
 
 def play_turns(pipeline, samples: Sequence[Sample], settings: GenerationSettings, seed: int,
-               max_turns: int = 10) -> list[Turn]:
+               max_turns: int = 10, steering: Steering = NO_STEERING) -> list[Turn]:
     """One reply per play-through prompt with `settings`, each through the game's own turn pipeline.
 
     English models get the English shadow of each game's world and history first, untimed, as the game stores
@@ -59,10 +60,11 @@ def play_turns(pipeline, samples: Sequence[Sample], settings: GenerationSettings
     from adventure.errors import GamioError
     from eval.subjects import turn_inputs
 
-    inputs = [replace(t, settings=settings) for t in turn_inputs(list(samples), max_turns)]
+    inputs = [replace(t, settings=settings, steering=steering) for t in turn_inputs(list(samples), max_turns)]
     if pipeline.english:
         sides = pipeline.model_side(inputs)
-        inputs = [replace(i, world_en=s.world_en, history_en=s.history_en) if isinstance(s, TurnInput) else i
+        inputs = [replace(i, world_en=s.world_en, history_en=s.history_en, steering_en=s.steering_en)
+                  if isinstance(s, TurnInput) else i
                   for i, s in zip(inputs, sides)]
     turns = []
     for index, turn in enumerate(inputs):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import logging
 import time
 from pathlib import Path
@@ -17,9 +18,11 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from adventure.cli import resolved_config
+from adventure.errors import GamioError
 from adventure.generation import GenerationSettings
 from adventure.paths import artifacts_dir
 from adventure.publish import publish_folder
+from adventure.steering import NO_STEERING, Steering, SteeringError, updated_steering
 from eval import eval_sets
 from eval.generation_metrics import play_turns, timing_metrics
 from eval.likelihood import likelihood
@@ -52,6 +55,21 @@ def load_presets(main, extra) -> list[GenerationSettings]:
     return presets
 
 
+def load_steering(path) -> Steering:
+    """The play-through's steering (memory, author's note, world info, banned words, stop strings): a JSON file
+    with the fields of PATCH /api/games/<id>, applied to every play-through prompt; none by default."""
+    if not path:
+        return NO_STEERING
+    path = Path(str(path)).expanduser()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise SteeringError(f"expected a JSON object, got {type(data).__name__}")
+        return updated_steering(NO_STEERING, data)
+    except (OSError, ValueError, SteeringError) as exc:
+        raise GamioError(f"playthrough.steering={path}: {exc}") from None
+
+
 def make_deterministic(seed: int) -> None:
     import torch
 
@@ -65,7 +83,7 @@ def sample_entry(sample, outputs: dict) -> dict:
             "gold": sample.target, "outputs": outputs}
 
 
-def evaluate_model(spec: EvalModel, pipeline, test, playthrough, presets, cfg,
+def evaluate_model(spec: EvalModel, pipeline, test, playthrough, presets, cfg, steering,
                    progress) -> tuple[dict, dict, dict, dict]:
     """(test metrics, play-through metrics per preset, timing) of one loaded model; replies kept for samples."""
     started = time.perf_counter()
@@ -78,7 +96,7 @@ def evaluate_model(spec: EvalModel, pipeline, test, playthrough, presets, cfg,
     progress.update(1)
     play, replies = {}, {}
     for preset in presets:
-        turns = play_turns(pipeline, playthrough, preset, int(cfg.seed), max_turns)
+        turns = play_turns(pipeline, playthrough, preset, int(cfg.seed), max_turns, steering)
         play[preset.name] = text_metrics([t.text for t in turns], [t.new_tokens for t in turns],
                                          [t.cut_action for t in turns])
         timing["playthrough"][preset.name] = timing_metrics(turns)
@@ -99,6 +117,7 @@ def run(cfg: DictConfig) -> Path:
     dataset_dir = Path(str(cfg.dataset)).expanduser().resolve()
     all_test = eval_sets.load_test_split(dataset_dir)
     presets = load_presets(_plain(cfg.generation), _plain(cfg.extra_generation))
+    steering = load_steering(cfg.playthrough.steering)
     models = resolve_models(_plain(cfg.models), artifacts, _plain(cfg.translation))
     if int(cfg.playthrough.size) < 30:
         log.warning("playthrough.size=%d: reports meant for a decision should use >= 30 prompts",
@@ -115,7 +134,7 @@ def run(cfg: DictConfig) -> Path:
                      "content_sha256": eval_sets.content_sha256(test)},
             "playthrough": {"description": "mid-game (world, last actions, new action) prompts from the test stories",
                             "size": len(playthrough), "requested_size": int(cfg.playthrough.size),
-                            "presets": [p.name for p in presets],
+                            "presets": [p.name for p in presets], "steering": steering.to_dict(),
                             "ids": [eval_sets.sample_id(s) for s in playthrough],
                             "content_sha256": eval_sets.content_sha256(playthrough)}}
     if parallel:
@@ -139,7 +158,7 @@ def run(cfg: DictConfig) -> Path:
             pipeline = load_pipeline(spec, cfg.engine, presets[0], artifacts, pool, int(cfg.playthrough.max_turns))
             load_seconds = time.perf_counter() - loaded_at
             test_result, play, model_timing, replies = evaluate_model(spec, pipeline, test, playthrough, presets,
-                                                                      cfg, progress)
+                                                                      cfg, steering, progress)
             results["test"][spec.name] = test_result
             results["playthrough"][spec.name] = play
             timing["models"][spec.name] = dict(model_timing, load_seconds=load_seconds)

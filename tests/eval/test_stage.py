@@ -242,3 +242,24 @@ def test_english_model_with_unavailable_translator_fails_before_work(eval_artifa
     assert done.returncode == 2
     assert "Helsinki-NLP/opus-mt-ru-en" in done.stderr
     assert not (eval_artifacts / "reports" / "no-translator").exists()
+
+
+def test_play_through_steering_is_applied_and_recorded(eval_artifacts, tmp_path):
+    steering = {"memory": "Вы — последний рыцарь королевства.", "authors_note": "Мрачно и тихо.",
+                "world_info": [{"keys": ["лес"], "text": "В лесу живёт ведьма."}], "banned_words": ["дракон"]}
+    path = tmp_path / "steering.json"
+    path.write_text(json.dumps(steering, ensure_ascii=False), encoding="utf-8")
+    run_eval(eval_artifacts, "models=[tiny]", "report_name=steered", f"playthrough.steering={path}",
+             "max_samples.test=4", "playthrough.size=3", "extra_generation=[]", "samples_in_report=3")
+    report = read_report(eval_artifacts, "steered")
+    recorded = report["sets"]["playthrough"]["steering"]
+    assert recorded["memory"] == steering["memory"] and recorded["banned_words"] == ["дракон"]
+    assert recorded["world_info"] == [{"keys": ["лес"], "text": "В лесу живёт ведьма.", "constant": False}]
+    for sample in report["samples"]:
+        assert "дракон" not in sample["outputs"]["tiny"]["gamio"].lower()
+
+    path.write_text(json.dumps({"authors_note_depth": 99}), encoding="utf-8")
+    done = run_eval(eval_artifacts, "models=[tiny]", "report_name=bad-steering", f"playthrough.steering={path}",
+                    check=False)
+    assert done.returncode == 2 and "authors_note_depth" in done.stderr and "Traceback" not in done.stderr
+    assert not (eval_artifacts / "reports" / "bad-steering").exists()
