@@ -26,6 +26,7 @@ from adventure.engines import Engine
 from adventure.generation import GenerationSettings
 from adventure.steering import NO_STEERING, Steering, banned_token_sequences, first_banned, triggered_world_info
 from adventure.story_format import DEFAULT_HISTORY_TURNS, Turn
+from adventure.streaming import Listener, ReplyStream
 from adventure.text import normalize_action, normalize_result
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,10 @@ class TurnPipeline:
 
     # ---- a batch of turns --------------------------------------------------------------------------------
 
-    def run(self, turns: Sequence[TurnInput], *, seed: int | None = None) -> list[TurnResult | TurnFailure]:
+    def run(self, turns: Sequence[TurnInput], *, seed: int | None = None,
+            listener: Listener | None = None) -> list[TurnResult | TurnFailure]:
+        """Generate the turns; `listener(row, "token" | "reset", text)` hears each reply as it is written
+        (adventure/streaming.py), ending with the row's final result."""
         outcomes: list[TurnResult | TurnFailure | None] = [None] * len(turns)
         sides = self.model_side(turns)
         prompts: dict[int, BudgetedPrompt] = {}
@@ -202,9 +206,14 @@ class TurnPipeline:
         for i in prompts:
             groups.setdefault(repr(row_settings[i]), []).append(i)
         generated = {}
+        streams = {i: self._stream(i, turns[i], listener) for i in prompts} if listener else {}
         for rows in groups.values():
-            out = per_item(lambda ps, s=row_settings[rows[0]]: self.engine.generate(ps, s, seed=seed),
-                           [prompts[i].input_ids for i in rows])
+            progress = None
+            if listener:
+                def progress(row, ids, rows=rows):  # noqa: E306 - the engine's row -> this batch's row
+                    streams[rows[row]].feed(self.engine.tokenizer.decode(ids, skip_special_tokens=True))
+            out = per_item(lambda ps, s=row_settings[rows[0]], p=progress: self.engine.generate(
+                ps, s, seed=seed, on_progress=p if len(ps) == len(rows) else None), [prompts[i].input_ids for i in rows])
             generated.update(zip(rows, out))
 
         done = [i for i in generated if not isinstance(generated[i], Exception)]
@@ -226,7 +235,14 @@ class TurnPipeline:
                                      cut_action=clean.cut_action, cut_unfinished=clean.cut_unfinished,
                                      prompt_tokens=len(prompts[i].input_ids), new_tokens=generated[i].new_tokens,
                                      turns_dropped=prompts[i].turns_dropped, **english)
+            if i in streams:
+                streams[i].finish(result)
         return outcomes  # type: ignore[return-value]
+
+    def _stream(self, row: int, turn: TurnInput, listener: Listener) -> ReplyStream:
+        translate = self.translators.to_russian.translate if self.english else None
+        return ReplyStream(lambda kind, text: listener(row, kind, text), prepare=lambda raw: _cut(raw, turn.steering),
+                           translate=translate)
 
     def _to_player_side(self, texts: list[str]) -> list[str | Exception]:
         if not self.english:

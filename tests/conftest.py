@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.models import install_tiny_marians
+from tests.helpers.models import build_dataset, install_tiny_marians, one_thread, train_tiny
 from tests.helpers.real_data import REAL_TREES_DIR
 
 # Tests never reach the network: a hub id must fail fast instead of waiting on a download.
@@ -38,3 +38,15 @@ def tiny_untrained_dir(session_artifacts) -> Path:
 @pytest.fixture(scope="session")
 def tiny_marian_artifacts(session_artifacts) -> Path:
     return install_tiny_marians(session_artifacts)
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(tmp_path_factory) -> Path:
+    """An artifacts folder with a dataset split by story, a briefly trained tiny model (`models/tiny`, it writes
+    sentences), its untrained floor and the tiny translators: built once per session."""
+    artifacts = tmp_path_factory.mktemp("trained-artifacts")
+    build_dataset(artifacts)
+    with one_thread():
+        train_tiny(artifacts)
+        install_tiny_marians(artifacts)
+    return artifacts

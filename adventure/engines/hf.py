@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from adventure.engines.base import Generation
+from adventure.engines.base import Generation, Progress
 from adventure.generation import GenerationSettings
 from adventure.models import context_length, load_causal_lm
 
@@ -32,8 +32,9 @@ class HFEngine:
         return cls(model, tokenizer)
 
     def generate(self, prompts: Sequence[Sequence[int]], settings: GenerationSettings, *,
-                 seed: int | None = None) -> list[Generation]:
-        """One left-padded batch; each row stops at its first EOS (the rest is padding of a finished row)."""
+                 seed: int | None = None, on_progress: Progress | None = None) -> list[Generation]:
+        """One left-padded batch; each row stops at its first EOS (the rest is padding of a finished row).
+        `on_progress(row, token_ids)` hears each row's new tokens as soon as all its live beams agree on them."""
         import torch
 
         if not prompts:
@@ -51,6 +52,11 @@ class HFEngine:
         kwargs = settings.generate_kwargs()
         if "stop_strings" in kwargs:
             kwargs["tokenizer"] = self.tokenizer  # transformers matches stop strings on decoded tokens
+        if on_progress is not None:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [_AgreedTokens(width, settings.num_beams, self.tokenizer.eos_token_id, on_progress)])
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
                                       pad_token_id=self.pad_id, eos_token_id=self.tokenizer.eos_token_id, **kwargs)
@@ -63,3 +69,26 @@ class HFEngine:
 
     def close(self) -> None:
         self.model = None
+
+
+class _AgreedTokens:
+    """A logits processor that changes nothing: at every step it sees each row's live beams and reports the tokens
+    they all agree on (with sampling, the one sequence of the row). Streaming shows only these, so a beam search
+    seldom has to take back what was shown (a hypothesis that finished earlier can still win: then a reset)."""
+
+    def __init__(self, width: int, beams: int, eos: int, on_progress: Progress):
+        self.width, self.beams, self.eos, self.on_progress = width, beams, eos, on_progress
+        self.reported: dict[int, int] = {}
+
+    def __call__(self, input_ids, scores):
+        generated = input_ids[:, self.width:]
+        if generated.shape[1]:
+            rows = generated.reshape(-1, self.beams, generated.shape[1])
+            agree = (rows == rows[:, :1]).all(dim=1).int().cumprod(dim=1).sum(dim=1).tolist()
+            for row, length in enumerate(agree):
+                ids = rows[row, 0, :length].tolist()
+                ids = ids[: ids.index(self.eos)] if self.eos in ids else ids
+                if len(ids) > self.reported.get(row, 0):
+                    self.reported[row] = len(ids)
+                    self.on_progress(row, ids)
+        return scores

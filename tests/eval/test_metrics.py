@@ -298,7 +298,7 @@ def test_language_rules(tiny_untrained_dir, tmp_path):
     language, rule = detect_language(source)
     assert language == "ru" and rule.startswith("tokenizer")
 
-    from tests.eval.test_stage import build_english_tiny
+    from tests.helpers.models import build_english_tiny
 
     english = build_english_tiny(tmp_path / "english", language_note=False)
     source = ModelSource("x", "dir", str(english))

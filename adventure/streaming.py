@@ -1,0 +1,81 @@
+"""Streaming a reply while it is written, without ever showing text that later disappears.
+
+Cleanup cuts an invented `> action` and drops the unfinished last sentence, so the end of a reply is not known
+until the reply is done. A stream therefore shows only the *settled* part of the text so far: the cleaned text up
+to the last sentence end that is already followed by more text (a `.` at the very end may still become `.5` or
+`...`). Everything after it is held back. When the reply is done, the final text normally extends what was shown;
+if it does not (a stop string or banned word cut through a sentence already shown, or a beam search hypothesis
+that finished earlier won over the beams being streamed), the stream says `reset` with the whole text.
+
+Events, per reply: ("token", appended text) or ("reset", the whole text so far). Applying them in order gives the
+final text exactly (`apply_events`).
+
+English models stream sentence by sentence: each English sentence that settles is translated on its own; the
+translator cuts a whole reply into the same sentences, so the streamed translation is the final one in the normal
+case (and a reset repairs it otherwise).
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+
+from adventure.cleanup import clean_generation
+from adventure.text import normalize_result
+
+# A sentence end that more text already follows: only then can it not grow into something else.
+_SETTLED_END = re.compile(r"[.!?…][»\"')\]]*(?=\s)")
+
+Listener = Callable[[int, str, str], None]  # (row, "token" | "reset", text)
+
+
+def settled(cleaned: str, complete: bool) -> str:
+    """The part of a cleaned partial reply that the final reply will start with."""
+    if complete:
+        return cleaned
+    ends = list(_SETTLED_END.finditer(cleaned))
+    return cleaned[: ends[-1].end()] if ends else ""
+
+
+def apply_events(events: Iterable[tuple[str, str]]) -> str:
+    text = ""
+    for kind, value in events:
+        text = value if kind == "reset" else text + value
+    return text
+
+
+class ReplyStream:
+    """One reply's stream: feed it the model's raw text as it grows; it emits only what has settled."""
+
+    def __init__(self, emit: Callable[[str, str], None], *, prepare: Callable[[str], str] = lambda raw: raw,
+                 translate: Callable[[list[str]], list[str]] | None = None):
+        self.emit, self.prepare, self.translate = emit, prepare, translate
+        self.model_settled = ""  # the settled reply so far, in the model's language
+        self.player_text = ""  # the same in the player's language (English models: the translated pieces)
+        self.shown = ""  # what the player has been shown
+        self.events: list[tuple[str, str]] = []
+
+    def feed(self, raw: str) -> None:
+        """The model's raw output so far (special tokens already dropped)."""
+        cleaned = clean_generation(self.prepare(raw))
+        now = settled(cleaned.text, complete=cleaned.cut_action)  # a cut `> action` ends the reply
+        if len(now) <= len(self.model_settled) or not now.startswith(self.model_settled):
+            return  # nothing new has settled (or an earlier part changed: the final text will tell)
+        piece, self.model_settled = now[len(self.model_settled):], now
+        # The translator keeps a piece's leading separator, and cuts a whole reply into the same sentences.
+        self.player_text = now if self.translate is None else self.player_text + self.translate([piece])[0]
+        self._show(normalize_result(self.player_text))
+
+    def finish(self, final: str) -> None:
+        """The reply is done: whatever has not been shown yet, or a reset when the final text differs."""
+        self._show(final)
+
+    def _show(self, text: str) -> None:
+        if text.startswith(self.shown):
+            kind, value = "token", text[len(self.shown):]
+        else:
+            kind, value = "reset", text
+        self.shown = text
+        if kind == "token" and not value:
+            return
+        self.events.append((kind, value))
+        self.emit(kind, value)
