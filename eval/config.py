@@ -61,3 +61,6 @@ class EvalConfig:
     playthrough: PlaythroughConfig = field(default_factory=PlaythroughConfig)
     samples_in_report: int = setting(3, ge=0, help="play-through prompts whose replies report.md shows")
     likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
+    preferences: Optional[str] = setting("auto", help="the serving database whose blind arena votes the report "
+                                                      "counts; auto: <paths.artifacts>/serving/gamio.sqlite when it "
+                                                      "exists; null: none")

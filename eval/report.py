@@ -138,7 +138,7 @@ def recommend(models: list[EvalModel], test_results: dict, latency_p50: dict[str
 
 
 def build_report(*, report_name: str, seed: int, config: dict, models: list[EvalModel], sets: dict,
-                 results: dict, samples: list, dataset: dict, timing: dict) -> dict:
+                 results: dict, samples: list, dataset: dict, timing: dict, preferences: dict | None = None) -> dict:
     p50 = {}
     for name, per_model in timing.get("models", {}).items():
         presets = per_model.get("playthrough", {})
@@ -154,6 +154,7 @@ def build_report(*, report_name: str, seed: int, config: dict, models: list[Eval
         "results": results,
         "samples": samples,
         "recommended": recommend(models, results.get("test", {}), p50),
+        "preferences": preferences,  # the game's blind arena votes (eval/preferences.py), null without votes
         "provenance": {**git_state(), "config": config, "seed": seed, "packages": package_versions(),
                        "dataset": dataset, "model_weights_sha256": {m.name: weights_sha256(m) for m in models}},
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 # Which way is better, per column; columns not listed (sizes, lengths) get no bold.
-BETTER = {"bits_per_char": min, "perplexity": min, "distinct_1": max, "distinct_2": max,
+BETTER = {"bradley_terry": max, "win_rate": max, "bits_per_char": min, "perplexity": min, "distinct_1": max, "distinct_2": max,
           "repeated_4gram_rate": min, "cyrillic_share": max, "cut_action_share": min, "empty_share": min,
           "latency_p50_s": min, "latency_p95_s": min, "tokens_per_s": max, "bleu": max, "chrf": max}
 LIKELIHOOD_COLUMNS = ("bits_per_char", "perplexity", "tokens", "characters", "samples")
@@ -101,6 +101,16 @@ def render(report: dict) -> str:
         for direction in sorted({r["direction"] for r in results["parallel"].values()}):
             rows = {k: r for k, r in results["parallel"].items() if r["direction"] == direction}
             out += [f"### {direction}", "", table(rows, TRANSLATION_COLUMNS, first="translator"), ""]
+    if report.get("preferences"):
+        prefs = report["preferences"]
+        rows = {name: dict(m, ci95=("–" if not m["ci95"] else f"{m['ci95'][0]:.3f}–{m['ci95'][1]:.3f}"))
+                for name, m in sorted(prefs["models"].items(), key=lambda kv: -kv[1]["bradley_terry"])}
+        out += ["## Player preferences", "",
+                f"{prefs['votes']} blind arena votes: players saw two replies from two models in random order and "
+                "picked one. Win rate with its 95% Wilson interval; Bradley-Terry log-strength (0 = average; a "
+                "difference of 1 = e:1 odds). The votes are exported as a preference dataset (`preferences/`: "
+                "prompt, chosen, rejected).", "",
+                table(rows, ("bradley_terry", "win_rate", "ci95", "wins", "comparisons")), ""]
     if report.get("samples"):
         out += ["## Sample replies", ""]
         for sample in report["samples"]:

@@ -28,6 +28,7 @@ from eval.generation_metrics import play_turns, timing_metrics
 from eval.likelihood import likelihood
 from eval.model_set import EvalModel, resolve_models, translator_specs
 from eval.plots import write_plots
+from eval.preferences import read_votes, summarize, write_dataset
 from eval.report import build_report, write_json
 from eval.report_md import write_markdown
 from eval.subjects import TranslatorPool, load_pipeline, model_side_samples
@@ -68,6 +69,18 @@ def load_steering(path) -> Steering:
         return updated_steering(NO_STEERING, data)
     except (OSError, ValueError, SteeringError) as exc:
         raise GamioError(f"playthrough.steering={path}: {exc}") from None
+
+
+def load_votes(preferences, artifacts: Path) -> list[dict]:
+    """The arena votes of the serving database (`preferences`: auto | a path | null)."""
+    if preferences is None:
+        return []
+    db = artifacts / "serving" / "gamio.sqlite" if preferences == "auto" else Path(str(preferences)).expanduser()
+    if not db.is_file():
+        if preferences == "auto":
+            return []
+        raise GamioError(f"preferences={db}: no such serving database (python -m serving writes it)")
+    return read_votes(db)
 
 
 def make_deterministic(seed: int) -> None:
@@ -118,6 +131,7 @@ def run(cfg: DictConfig) -> Path:
     all_test = eval_sets.load_test_split(dataset_dir)
     presets = load_presets(_plain(cfg.generation), _plain(cfg.extra_generation))
     steering = load_steering(cfg.playthrough.steering)
+    votes = load_votes(cfg.preferences, artifacts)
     models = resolve_models(_plain(cfg.models), artifacts, _plain(cfg.translation))
     if int(cfg.playthrough.size) < 30:
         log.warning("playthrough.size=%d: reports meant for a decision should use >= 30 prompts",
@@ -188,11 +202,13 @@ def run(cfg: DictConfig) -> Path:
                "test_sha256": eval_sets.content_sha256(all_test)}
     report = build_report(report_name=str(cfg.report_name), seed=seed, config=config, models=models, sets=sets,
                           results=results, samples=[sample_entry(s, o) for s, o in zip(shown, outputs)],
-                          dataset=dataset, timing=timing)
+                          dataset=dataset, timing=timing, preferences=summarize(votes) if votes else None)
     with publish_folder(out_dir) as staging:  # a report folder is replaced whole, never half-written
         write_json(report, staging / "report.json")
         write_markdown(report, staging / "report.md")
         write_plots(report, staging)
+        if votes:
+            write_dataset(votes, staging / "preferences")
     rec = report["recommended"]
     log.info("report written to %s; recommended: %s", out_dir, rec["name"] if rec else "none")
     return out_dir
