@@ -33,10 +33,10 @@ def translate_trees(trees: list[StoryTree], translator_cfg: DictConfig, translat
         return trees, {"name": translator_cfg.name, "trees_translated": 0}
     direction = str(translator_cfg.direction)
     model = translator_cfg.model or translation_cfg[direction.replace("-", "_")]
-    cache = open_cache(translator_cfg.cache)
+    # The model first: one that is not available must not leave a cache file (and its folder) behind.
+    translator = build_translator(translator_cfg, direction, artifacts, model=model, cache=None, show_progress=True)
+    cache = translator.cache = open_cache(translator_cfg.cache)
     try:
-        translator = build_translator(translator_cfg, direction, artifacts, model=model, cache=cache,
-                                      show_progress=True)
         sources = [trees[i] for i in todo]
         actions = [node.action for tree in sources for node, _ in tree.walk()]
         texts = [text for tree in sources
