@@ -157,8 +157,12 @@ def _first_line(exc: BaseException) -> str:
 
 def describe_config_error(exc: BaseException) -> str:
     """Hydra's multi-line composition reports as one line that names the key (or group) and the reason."""
-    from hydra.errors import MissingConfigException
+    from hydra.errors import MissingConfigException, OverrideParseException
 
+    if isinstance(exc, OverrideParseException):  # "LexerNoViableAltException: host=bad_host!" + a caret line
+        override = _first_line(exc).partition(": ")[2] or _first_line(exc)
+        return (f"{override}: cannot be read as an override; quote a value with special characters, "
+                f"e.g. 'key=\"a value!\"'")
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         group, _, option = str(exc.missing_cfg_file).rpartition("/")
         if group and exc.options is not None:
