@@ -38,7 +38,10 @@ def load_source(source: DictConfig) -> Loaded:
         folder = SAMPLE_STORIES_DIR if name == "sample" else source.path
         if not folder:
             raise GamioError("source=trees needs source.path=<folder of AI Dungeon tree JSON files>")
-        return load_tree_folder(Path(str(folder)), source.language)
+        try:
+            return load_tree_folder(Path(str(folder)), source.language)
+        except GamioError as exc:  # the folder itself is missing or empty: name the setting
+            raise GamioError(f"source.path={folder}: {exc}" if name == "trees" else str(exc)) from None
     return _crawled(name, source)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from adventure.errors import GamioError
 from adventure.translation import build_translator, open_cache
 from adventure.trees import StoryNode, StoryTree
 
@@ -34,7 +35,12 @@ def translate_trees(trees: list[StoryTree], translator_cfg: DictConfig, translat
     direction = str(translator_cfg.direction)
     model = translator_cfg.model or translation_cfg[direction.replace("-", "_")]
     # The model first: one that is not available must not leave a cache file (and its folder) behind.
-    translator = build_translator(translator_cfg, direction, artifacts, model=model, cache=None, show_progress=True)
+    try:
+        translator = build_translator(translator_cfg, direction, artifacts, model=model, cache=None,
+                                      show_progress=True)
+    except GamioError as exc:
+        key = "translator.model" if translator_cfg.model else f"translation.{direction.replace('-', '_')}"
+        raise GamioError(f"{key}={model}: {exc}") from None
     cache = translator.cache = open_cache(translator_cfg.cache)
     try:
         sources = [trees[i] for i in todo]

@@ -66,8 +66,9 @@ def load_model(cfg: DictConfig, artifacts: Path) -> tuple[ModelChoice, TurnPipel
         choice = choose_model(str(cfg.model), str(cfg.language), artifacts)
         return choice, build_pipeline(cfg, choice, artifacts)
     except GamioError as exc:
+        prefix = f"model={cfg.model}: "
         message = str(exc)
-        raise GamioError(message if message.startswith("model") else f"model={cfg.model}: {message}") from None
+        raise GamioError(message if message.startswith(prefix) else prefix + message) from None
 
 
 def build_service(cfg: DictConfig) -> GameService:

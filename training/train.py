@@ -108,7 +108,10 @@ def check_starting_model(model_cfg) -> None:
         return
     spec = model_spec(model_cfg)
     if not model_cfg.path:
-        check_hub_available(spec, hint=f"model.path=/path/to/{spec.split('/')[-1]}")
+        try:
+            check_hub_available(spec, hint=f"model.path=/path/to/{spec.split('/')[-1]}")
+        except GamioError as exc:
+            raise GamioError(f"model={model_cfg.name}: {exc}") from None
 
 
 def train(cfg) -> dict | None:
