@@ -277,3 +277,28 @@ def test_sigterm_closes_the_store_cleanly(tiny_untrained_dir, tmp_path):
         assert conn.execute("SELECT COUNT(*) FROM games").fetchone()[0] == 2
         assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
     assert "the database is closed" in (tmp_path / "server.log").read_text(encoding="utf-8")
+
+
+def test_a_database_from_before_turn_identity_is_migrated(tmp_path):
+    """Databases written before turns.job_id and games.touched get the columns at start; their old done jobs
+    still show their turn (looked up by index, as before), and their games can expire."""
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.executescript("""
+            CREATE TABLE games (id TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL, world TEXT NOT NULL, world_en TEXT,
+                                version INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+            CREATE TABLE turns (game_id TEXT NOT NULL, idx INTEGER NOT NULL, action TEXT NOT NULL,
+                                result TEXT NOT NULL, action_en TEXT, result_en TEXT, created REAL NOT NULL,
+                                PRIMARY KEY (game_id, idx));
+            CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, game_id TEXT NOT NULL,
+                               kind TEXT NOT NULL, action TEXT NOT NULL, game_version INTEGER NOT NULL,
+                               status TEXT NOT NULL, error TEXT, turn_idx INTEGER, created REAL NOT NULL,
+                               started REAL, finished REAL);
+            INSERT INTO games VALUES ('g', 'hash', 'мир', NULL, 1, 0);
+            INSERT INTO turns VALUES ('g', 0, 'иду', 'ответ', NULL, NULL, 0);
+            INSERT INTO jobs VALUES (1, 'j', 'g', 'turn', 'иду', 0, 'done', NULL, 0, 0, 0, 0);
+        """)
+    store = Store(db)
+    assert store.job("j")["turn"]["result"] == "ответ"
+    assert store.expire(older_than_s=86400) == 1  # created at the epoch, never touched since
+    store.close()
