@@ -122,6 +122,13 @@ def check_config(cfg: DictConfig, schema: type | None = None, prefix: str = "") 
             value = cfg[f.name]
         except Exception as exc:  # noqa: BLE001 - a missing value or a broken interpolation
             raise ConfigError(f"{key}: {_first_line(exc)}") from None
+        if isinstance(value, (DictConfig, ListConfig)) and f.metadata.get("check"):
+            # A list or mapping setting (e.g. dataset.ratios, extra_generation) is checked as a whole.
+            plain = OmegaConf.to_container(value, resolve=True)
+            reason = f.metadata["check"](plain)
+            if reason:
+                raise ConfigError(f"{key}={_shown(plain)}: {reason}")
+            continue
         if isinstance(value, DictConfig):
             check_config(value, None, key + ".")
             continue
@@ -130,6 +137,15 @@ def check_config(cfg: DictConfig, schema: type | None = None, prefix: str = "") 
         reason = _broken_rule(value, f.metadata)
         if reason:
             raise ConfigError(f"{key}={value!r}: {reason}")
+
+
+def _shown(value: Any) -> str:
+    """A list or mapping as the user would write it on the command line (compact, one line)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_shown(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_shown(v) for v in value) + "]"
+    return str(value)
 
 
 # ---- one-line errors from Hydra and OmegaConf ---------------------------------------------------------------
@@ -141,8 +157,12 @@ def _first_line(exc: BaseException) -> str:
 
 def describe_config_error(exc: BaseException) -> str:
     """Hydra's multi-line composition reports as one line that names the key (or group) and the reason."""
-    from hydra.errors import MissingConfigException
+    from hydra.errors import MissingConfigException, OverrideParseException
 
+    if isinstance(exc, OverrideParseException):  # "LexerNoViableAltException: host=bad_host!" + a caret line
+        override = _first_line(exc).partition(": ")[2] or _first_line(exc)
+        return (f"{override}: cannot be read as an override; quote a value with special characters, "
+                f"e.g. 'key=\"a value!\"'")
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         group, _, option = str(exc.missing_cfg_file).rpartition("/")
         if group and exc.options is not None:

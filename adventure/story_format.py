@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Iterable, Iterator, Sequence
 
-from adventure.text import normalize_action, normalize_result, normalize_text
+from adventure.text import normalize_action, normalize_result
 from adventure.trees import StoryTree
 
 ACTION_MARKER = "> "
@@ -71,7 +71,7 @@ def samples_from_tree(tree: StoryTree, history_turns: int = DEFAULT_HISTORY_TURN
     Nodes with an empty action or result give no sample, but their children still do (the turn is then
     left out of their history, since it carries no text).
     """
-    world = normalize_text(tree.world)
+    world = normalize_result(tree.world)  # as the server normalises a world: no line may read as a turn
     # Walk with an explicit stack holding the normalised path, so deep trees cost no recursion.
     stack: list[tuple[object, tuple[int, ...], tuple[Turn, ...]]] = [
         (child, (i,), ()) for i, child in reversed(list(enumerate(tree.children)))

@@ -134,28 +134,40 @@ def tree_from_dict(data: Any, source: str = "<tree>") -> StoryTree:
     return tree
 
 
+JSON_NESTING_LIMIT = 20_000  # two per tree level: trees up to ~10,000 levels deep parse; deeper ones are refused
+
+
 @contextlib.contextmanager
 def _deep_json():
     """The json module recurses once per nesting level (two per tree level); real and test trees go deeper
     than Python's default limit, so lift it while one tree is parsed or written."""
     old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 20_000))
+    sys.setrecursionlimit(max(old, JSON_NESTING_LIMIT))
     try:
         yield
     finally:
         sys.setrecursionlimit(old)
 
 
-def load_tree(path: str | Path) -> StoryTree:
+def read_tree_json(path: str | Path) -> Any:
+    """The parsed JSON of a tree file; every way it can be unreadable is a GamioError naming the file."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as fh, _deep_json():
-            data = json.load(fh)
+            return json.load(fh)
     except FileNotFoundError:
         raise GamioError(f"story tree file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GamioError(f"{path}: not valid JSON ({exc})") from None
-    return tree_from_dict(data, str(path))
+    except RecursionError:
+        raise GamioError(f"{path}: nested too deeply to read (more than about {JSON_NESTING_LIMIT // 2} "
+                         f"levels); a real story tree is far shallower") from None
+    except OSError as exc:
+        raise GamioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def load_tree(path: str | Path) -> StoryTree:
+    return tree_from_dict(read_tree_json(path), str(path))
 
 
 def load_trees(directory: str | Path, pattern: str = "*.json") -> list[StoryTree]:

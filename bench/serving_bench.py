@@ -24,7 +24,7 @@ from bench.results import record_section  # noqa: E402
 
 from adventure.stats import percentile
 from serving.client import Player
-from serving.launch import ServerProcess
+from serving.launch import ONE_ADDRESS_MANY_PLAYERS, ServerProcess
 
 log = logging.getLogger("bench.serving")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -94,7 +94,7 @@ def bench_model(name: str, spec: str, artifacts: Path, max_new_tokens: int, turn
     results = {}
     for max_batch in BATCHES:
         overrides = [f"model={spec}", f"paths.artifacts={artifacts}", "port=0", f"queue.max_batch={max_batch}",
-                     f"generation.max_new_tokens={max_new_tokens}", f"engine.threads={threads}", f"db={artifacts}/serving/bench-{name}-{max_batch}.sqlite"]
+                     f"generation.max_new_tokens={max_new_tokens}", f"engine.threads={threads}", f"db={artifacts}/serving/bench-{name}-{max_batch}.sqlite", *ONE_ADDRESS_MANY_PLAYERS]
         server = ServerProcess(overrides, log_path=artifacts / f"server-{name}-{max_batch}.log", timeout_s=900)
         try:
             run_players(server.url, 1, 1)  # warm-up: first-call overheads are not what is measured

@@ -10,7 +10,7 @@ from typing import List, Optional
 from omegaconf import MISSING
 
 from adventure.config import PathsConfig, setting
-from adventure.generation import preset_names
+from adventure.generation import GenerationSettings
 
 
 def _size_problem(value: str) -> str | None:
@@ -21,10 +21,6 @@ def _size_problem(value: str) -> str | None:
     except ValueError:
         return "is not a size: write e.g. 5GB, 500MB, 1GiB or a number of bytes"
     return None if size > 0 else "must be > 0"
-
-
-def _preset_problem(name: str) -> str | None:
-    return None if name in preset_names() else f"is not a generation preset; choose one of {preset_names()}"
 
 
 @dataclass
@@ -42,5 +38,4 @@ class ConversionConfig:
     max_shard_size: str = setting("5GB", check=_size_problem,
                                   help="above this, weights are split into model-0000i-of-0000n.safetensors")
     overwrite: bool = setting(False, help="replace an existing out_dir (swapped atomically after success)")
-    generation: str = setting("gamio", check=_preset_problem, help="configs/generation/<name>.yaml -> "
-                                                                    "generation_config.json")
+    generation: GenerationSettings = MISSING  # configs/generation/<name>.yaml -> generation_config.json

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from adventure.errors import GamioError
+from adventure.generation import GenerationSettings
 from adventure.model_language import write_language_note
 from adventure.publish import publish_folder
 from conversion.bundle_reader import BundleReader, resolve_prefix
@@ -47,12 +49,12 @@ def convert(cfg) -> ConversionResult:
     return convert_checkpoint(
         Path(str(cfg.checkpoint_dir)), Path(str(cfg.out_dir)), dtype=str(cfg.dtype), verify=bool(cfg.verify),
         prompts=list(cfg.verify_prompts), max_shard_size=str(cfg.max_shard_size), overwrite=bool(cfg.overwrite),
-        generation=str(cfg.generation))
+        generation=GenerationSettings.from_mapping(OmegaConf.to_container(cfg.generation, resolve=True)))
 
 
 def convert_checkpoint(checkpoint_dir: Path, out_dir: Path, *, dtype: str = "float16", verify: bool = True,
                        prompts=DEFAULT_PROMPTS, max_shard_size: int | str = "5GB", overwrite: bool = False,
-                       generation: str = "gamio") -> ConversionResult:
+                       generation: str | GenerationSettings = "gamio") -> ConversionResult:
     checkpoint_dir, out_dir = Path(checkpoint_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
     if dtype not in OUTPUT_DTYPES:
         raise GamioError(f"dtype={dtype!r} is not supported; choose one of {list(OUTPUT_DTYPES)}")
@@ -60,6 +62,10 @@ def convert_checkpoint(checkpoint_dir: Path, out_dir: Path, *, dtype: str = "flo
         raise CheckpointError(f"missing folder checkpoint_dir={checkpoint_dir}")
     if out_dir.exists() and not overwrite:
         raise GamioError(f"out_dir {out_dir} already exists; pass overwrite=true to replace it")
+    try:  # a preset by name (configs/generation/) is checked before the long part
+        settings = generation if isinstance(generation, GenerationSettings) else GenerationSettings.load(generation)
+    except (FileNotFoundError, ValueError, GamioError) as exc:
+        raise GamioError(f"generation={generation}: {exc}") from None
     hp = load_hparams(checkpoint_dir / "hparams.json")
     read_bpe_files(checkpoint_dir)  # fail on a bad tokenizer before the long part
     prefix = resolve_prefix(checkpoint_dir)
@@ -72,7 +78,7 @@ def convert_checkpoint(checkpoint_dir: Path, out_dir: Path, *, dtype: str = "flo
         with publish_folder(out_dir) as staging:  # overwrite=true: the old folder stays until the new is whole
             files = write_weights(reader, weights, staging, dtype, parse_size(max_shard_size))
             result = _finish_folder(reader, checkpoint_dir, prefix, hp, weights, staging, dtype, files,
-                                    verify, list(prompts), generation, out_dir.name)
+                                    verify, list(prompts), settings, out_dir.name)
     log.info("converted %s -> %s (%s)", checkpoint_dir, out_dir, dtype)
     return ConversionResult(out_dir, dtype, files, weights.skipped, result)
 
@@ -98,10 +104,9 @@ def write_weights(reader: BundleReader, weights: Plan, folder: Path, dtype: str,
 
 
 def _finish_folder(reader, checkpoint_dir: Path, prefix: Path, hp: HParams, weights: Plan, folder: Path,
-                   dtype: str, files: list[str], verify: bool, prompts: list[str], generation: str, out_name: str):
+                   dtype: str, files: list[str], verify: bool, prompts: list[str], settings: GenerationSettings,
+                   out_name: str):
     from transformers import GPT2Config
-
-    from adventure.generation import GenerationSettings
 
     tokenizer = convert_tokenizer(checkpoint_dir, folder, hp.n_vocab, hp.n_ctx)
     eot = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
@@ -111,10 +116,6 @@ def _finish_folder(reader, checkpoint_dir: Path, prefix: Path, hp: HParams, weig
                         architectures=["GPT2LMHeadModel"])
     config.dtype = dtype
     config.save_pretrained(str(folder))
-    try:
-        settings = GenerationSettings.load(generation)
-    except (FileNotFoundError, ValueError) as exc:
-        raise GamioError(f"generation={generation!r}: {exc}") from None
     settings.to_generation_config(tokenizer).save_pretrained(str(folder))
     result = None
     if verify:
@@ -123,7 +124,7 @@ def _finish_folder(reader, checkpoint_dir: Path, prefix: Path, hp: HParams, weig
         result = run_verify(reader, hp, folder, dtype, prompts, tokenizer)
     write_conversion_card(folder, name=out_name, source=checkpoint_dir, prefix=prefix.name, hp=hp, dtype=dtype,
                           n_tensors=len(weights.convert), weight_files=files, skipped=weights.skipped,
-                          verification=result, generation=generation)
+                          verification=result, generation=settings.name)
     # The checkpoint is English (AI Dungeon 2's GPT-2): eval and serving read this to wrap it in opus-mt.
     write_language_note(folder, "en", source="tensorflow-gpt2")
     return result

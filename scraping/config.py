@@ -13,6 +13,17 @@ from adventure.config import PathsConfig, TranslationConfig, setting
 from scraping.site_protocol import DEFAULT_ENDING_LINKS
 
 
+def _ratios_problem(ratios) -> str | None:
+    from adventure.errors import GamioError
+    from scraping.dataset import split_ratios
+
+    try:
+        split_ratios(ratios)
+    except (GamioError, TypeError, ValueError) as exc:
+        return str(exc).removeprefix("dataset.ratios").lstrip(": ")
+    return None
+
+
 @dataclass
 class SourceConfig:
     """One schema for every source (configs/source/<name>.yaml sets what it uses)."""
@@ -50,6 +61,7 @@ class TranslatorConfig:
 @dataclass
 class DatasetConfig:
     ratios: Dict[str, float] = setting({"train": 0.8, "validation": 0.1, "test": 0.1},
+                                       check=_ratios_problem,
                                        help="whole stories go to one split, chosen by a hash of tree_id")
     history_turns: int = setting(10, ge=0, help="the seed fed the model the player's last 10 actions")
 

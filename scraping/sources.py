@@ -5,7 +5,6 @@ that failed with a reason, so one bad story never stops the others.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from adventure.errors import GamioError
 from adventure.paths import SAMPLE_STORIES_DIR
-from adventure.trees import StoryTree, tree_from_dict
+from adventure.trees import StoryTree, read_tree_json, tree_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,10 @@ def load_source(source: DictConfig) -> Loaded:
         folder = SAMPLE_STORIES_DIR if name == "sample" else source.path
         if not folder:
             raise GamioError("source=trees needs source.path=<folder of AI Dungeon tree JSON files>")
-        return load_tree_folder(Path(str(folder)), source.language)
+        try:
+            return load_tree_folder(Path(str(folder)), source.language)
+        except GamioError as exc:  # the folder itself is missing or empty: name the setting
+            raise GamioError(f"source.path={folder}: {exc}" if name == "trees" else str(exc)) from None
     return _crawled(name, source)
 
 
@@ -53,15 +55,15 @@ def load_tree_folder(folder: Path, default_language: str | None) -> Loaded:
     loaded = Loaded()
     for path in files:
         try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
+            data = read_tree_json(path)  # a pathologically deep file fails alone, like any unreadable one
             if isinstance(data, dict) and default_language and not data.get("language"):
                 # AI Dungeon's scraped trees carry no language; the source config says what they are.
                 data = {**data, "language": default_language}
             tree = tree_from_dict(data, str(path))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, GamioError) as exc:
+        except GamioError as exc:
             log.error("skipping %s: %s", path, exc)
-            loaded.failed.append({"story_id": path.stem, "reason": f"{path}: {exc}"})
+            reason = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+            loaded.failed.append({"story_id": path.stem, "reason": reason})
             continue
         loaded.stories.append(Story(path.stem, tree, {"file": str(path)}))
     return loaded

@@ -41,8 +41,7 @@ def safe_file_stem(story_id: str) -> str:
 
 def run(cfg: DictConfig) -> dict:
     started = time.perf_counter()
-    out_dir = Path(str(cfg.out_dir)).expanduser().resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(str(cfg.out_dir)).expanduser().resolve()  # created by the first write: a refused run leaves none
     artifacts = artifacts_dir(cfg)
 
     loaded = load_source(cfg.source)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from adventure.errors import GamioError
 from adventure.translation import build_translator, open_cache
 from adventure.trees import StoryNode, StoryTree
 
@@ -33,10 +34,15 @@ def translate_trees(trees: list[StoryTree], translator_cfg: DictConfig, translat
         return trees, {"name": translator_cfg.name, "trees_translated": 0}
     direction = str(translator_cfg.direction)
     model = translator_cfg.model or translation_cfg[direction.replace("-", "_")]
-    cache = open_cache(translator_cfg.cache)
+    # The model first: one that is not available must not leave a cache file (and its folder) behind.
     try:
-        translator = build_translator(translator_cfg, direction, artifacts, model=model, cache=cache,
+        translator = build_translator(translator_cfg, direction, artifacts, model=model, cache=None,
                                       show_progress=True)
+    except GamioError as exc:
+        key = "translator.model" if translator_cfg.model else f"translation.{direction.replace('-', '_')}"
+        raise GamioError(f"{key}={model}: {exc}") from None
+    cache = translator.cache = open_cache(translator_cfg.cache)
+    try:
         sources = [trees[i] for i in todo]
         actions = [node.action for tree in sources for node, _ in tree.walk()]
         texts = [text for tree in sources

@@ -1,12 +1,16 @@
 """The Flask app factory, shared by `python -m serving` and any WSGI server (see serving/wsgi.py).
 
 Every error is JSON `{"error": message}`: the API's own errors with their status, Werkzeug's (unknown route,
-wrong method, body over the size limit) with theirs. Anything else is a bug, logged with its traceback and
-answered 500 without details; the tests check that no client input gets there.
+wrong method, body over the size limit) with theirs, a database that fails under a request 503. Anything else
+is a bug, logged with its traceback and answered 500 without details; the tests check that no client input
+gets there. Werkzeug's redirects (`//path` -> `/path`, trailing slashes) are off: they echoed the Host header.
+Every response carries the security headers below; the page has no inline script or style, so the
+Content-Security-Policy can forbid both.
 """
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 from flask import Flask, jsonify, send_from_directory
@@ -14,11 +18,20 @@ from omegaconf import DictConfig
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from serving.api import api
+from serving.database import describe
 from serving.errors import ApiError
 from serving.service import GameService, build_service
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
 
 
 def create_app(cfg: DictConfig, service: GameService | None = None) -> Flask:
@@ -29,7 +42,20 @@ def create_app(cfg: DictConfig, service: GameService | None = None) -> Flask:
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # Russian stays readable in responses
     app.extensions["gamio"] = service
+    app.url_map.merge_slashes = False  # no 308 from //path to a Location built from the Host header
     app.register_blueprint(api)
+
+    @app.after_request
+    def security_headers(response):
+        if 300 <= response.status_code < 400 and "Location" in response.headers:
+            # Werkzeug's routing redirects (//x -> /x, "" -> /) build Location from the Host header; the app
+            # itself never redirects, so any redirect is answered as the unknown path it is.
+            response = jsonify({"error": "no such page"})
+            response.status_code = 404
+        response.headers.update(SECURITY_HEADERS)
+        if response.mimetype == "application/json":
+            response.headers["Cache-Control"] = "no-store"  # tokens and games are nobody else's to keep
+        return response
 
     @app.get("/")
     def play_page():
@@ -38,6 +64,12 @@ def create_app(cfg: DictConfig, service: GameService | None = None) -> Flask:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
         return jsonify({"error": exc.message}), exc.status, exc.headers
+
+    @app.errorhandler(sqlite3.Error)
+    def database_error(exc: sqlite3.Error):
+        log.error("database error under a request: %s", describe(exc))
+        return jsonify({"error": f"the game database is unavailable right now ({describe(exc)}); "
+                                 f"try again later"}), 503
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -8,7 +8,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from omegaconf import MISSING, DictConfig
 
@@ -33,7 +33,23 @@ def host_problem(host: str) -> str | None:
 
 
 def db_problem(path: str) -> str | None:
-    return "is a folder; give the SQLite file to use" if Path(path).expanduser().is_dir() else None
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return "is a folder; give the SQLite file to use"
+    blocking = next((p for p in path.parents if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        return f"cannot be created: {blocking} is a file, not a folder"
+    return None
+
+
+def addresses_problem(addresses) -> str | None:
+    bad = []
+    for address in addresses:
+        try:
+            ipaddress.ip_network(str(address), strict=False)
+        except ValueError:
+            bad.append(address)
+    return f"not IP addresses or networks: {bad}" if bad else None
 
 
 @dataclass
@@ -48,6 +64,34 @@ class LimitsConfig:
     max_world_chars: int = setting(4000, ge=1, help="longer worlds get 413 (the prompt budget would cut them)")
     max_body_bytes: int = setting(65536, ge=1024, help="larger request bodies get 413")
     max_wait_s: float = setting(30.0, ge=0, help="cap of GET /api/jobs/<id>?wait=")
+    # Per client (the remote address; see trusted_proxies): abuse and fairness (serving/limits.py).
+    games_per_minute: int = setting(10, ge=1, help="new games a client may create per minute (429 + Retry-After)")
+    turns_per_minute: int = setting(30, ge=1, help="turns and retries a client may send per minute (429)")
+    max_queued_per_client: int = setting(4, ge=1, help="a client's jobs queued or running at once: its share of "
+                                                       "the shared queue (429 beyond)")
+    max_long_polls: int = setting(32, ge=0, help="?wait= long-polls held at once, in total; must stay below "
+                                                 "`threads` so that /healthz and the page always get a thread. "
+                                                 "The excess is answered at once with the job's current state")
+    max_long_polls_per_client: int = setting(4, ge=0, help="long-polls one client may hold at once")
+    trusted_proxies: List[str] = setting([], check=addresses_problem,
+                                         help="reverse proxies (IPs or networks) whose X-Forwarded-For names the "
+                                              "client; empty: the client is the TCP peer")
+
+
+@dataclass
+class StorageConfig:
+    checkpoint_interval_s: float = setting(5.0, gt=0, help="while turns are written, the WAL is checkpointed into "
+                                                           "gamio.sqlite at least this often (and at once when the "
+                                                           "queue is idle), so a copy of that file alone holds "
+                                                           "every turn finished more than this long ago")
+
+
+@dataclass
+class GamesConfig:
+    expire_after_days: Optional[float] = setting(30.0, gt=0, help="games nothing touched (no turn, undo or retry) "
+                                                                  "for this long are deleted with their turns and "
+                                                                  "jobs; never one with a pending job; null: never")
+    expire_every_s: float = setting(3600.0, gt=0, help="how often expiry runs (also once at start)")
 
 
 @dataclass
@@ -71,6 +115,8 @@ class ServingConfig:
     default_world: str = setting(DEFAULT_WORLD, help="the world of a game created without one")
     queue: QueueConfig = field(default_factory=QueueConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    games: GamesConfig = field(default_factory=GamesConfig)
     db: str = setting("${paths.artifacts}/serving/gamio.sqlite", check=db_problem,
                       help="games, turns and jobs (SQLite, WAL)")
 

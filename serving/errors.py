@@ -44,11 +44,21 @@ class TooLarge(ApiError):
     status = 413
 
 
-class QueueFull(ApiError):
+class TooManyRequests(ApiError):
+    """429 with Retry-After: a rate limit, the client's share of the queue, or the whole queue is full."""
     status = 429
 
     def __init__(self, message: str, retry_after_s: int):
         super().__init__(message, {"Retry-After": str(max(1, int(retry_after_s)))})
+
+
+class QueueFull(TooManyRequests):
+    pass
+
+
+class UnsupportedMediaType(ApiError):
+    """A body that is not declared as JSON: also what stops a cross-site <form> from posting to the API."""
+    status = 415
 
 
 class Unavailable(ApiError):

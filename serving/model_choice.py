@@ -22,8 +22,16 @@ LANGUAGES = ("ru", "en")
 class ModelChoice:
     spec: str  # for adventure.models.load_causal_lm
     language: str  # ru | en
-    name: str  # shown in /healthz
+    name: str  # shown in /healthz and game views: a folder's name, never its path
     report: Path | None = None
+
+
+def display_name(spec: str) -> str:
+    """What players may see of a model spec: a hub id or `tiny` as is, a folder by its name only."""
+    from adventure.models import looks_like_path
+
+    spec = str(spec).rstrip("/")
+    return (Path(spec).name or spec) if looks_like_path(spec) or Path(spec).expanduser().is_dir() else spec
 
 
 def newest_report(artifacts: Path) -> Path:
@@ -46,7 +54,7 @@ def choose_model(model: str, language: str, artifacts: Path) -> ModelChoice:
             from adventure.models import resolve_model_spec
 
             language = detect_language(resolve_model_spec(model, artifacts))[0]
-        return ModelChoice(spec=model, language=language, name=model)
+        return ModelChoice(spec=model, language=language, name=display_name(model))
 
     path = newest_report(artifacts)
     try:
@@ -59,6 +67,6 @@ def choose_model(model: str, language: str, artifacts: Path) -> ModelChoice:
     if report_language not in LANGUAGES:
         raise GamioError(f"eval report {path} recommends a model in language {report_language!r}; expected ru or en")
     chosen = report_language if language == "auto" else language
-    name = str(recommended.get("name") or spec)
+    name = display_name(str(recommended.get("name") or spec))
     log.info("model=best: %s (%s, %s) from %s", name, spec, chosen, path)
     return ModelChoice(spec=spec, language=chosen, name=name, report=path)

@@ -4,8 +4,10 @@ Every accepted job is a row before the client hears "202", and a finished turn i
 transaction that marks its job done, so a crash (kill -9 included) loses nothing accepted: at start,
 `recover()` puts queued and running jobs back in the queue, or fails them with a reason when their game has
 changed since they were accepted. A game's `version` counts its changes; a job remembers the version it was
-accepted against, which is how a stale job is recognised.
+accepted against, which is how a stale job is recognised. A turn row remembers the job that wrote its result,
+so a job shows its own turn, or that it was undone (or replaced by a retry).
 
+Opening, integrity, write failures (503) and WAL checkpoints are serving/database.py's business.
 Tokens are stored as sha256 hashes only and compared in constant time.
 """
 from __future__ import annotations
@@ -13,18 +15,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
-import threading
 import time
 import uuid
 from pathlib import Path
 
+from serving.database import Database
 from serving.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 PENDING = ("queued", "running")
 FINAL = ("done", "failed")
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS games (
     id TEXT PRIMARY KEY,
     token_sha256 TEXT NOT NULL,
@@ -57,7 +59,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL
 );
+"""
+# Columns added after the first release: (table, column, declaration). A database written by an older version
+# gets them at start; new ones go here (not into _SCHEMA), so that both kinds of database end up alike.
+_ADDED_COLUMNS = (
+    ("turns", "job_id", "TEXT"),      # the job whose result the turn holds (its turn job, or the last retry)
+    ("games", "touched", "REAL"),     # the last change (created, turn accepted or written, undo): for expiry
+)
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_game ON jobs (game_id, status);
+CREATE INDEX IF NOT EXISTS turns_by_job ON turns (job_id);
+CREATE INDEX IF NOT EXISTS games_by_touched ON games (touched);
 """
 
 
@@ -70,21 +82,18 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a 202 means the job survives a power cut too
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        self.database = Database(self.path, _SCHEMA, _ADDED_COLUMNS, _INDEXES)
+        self._lock = self.database.lock
+
+    @property
+    def _db(self):
+        return self.database.conn
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.database.close()
 
     def _transaction(self):
-        return _Transaction(self._db, self._lock)
+        return self.database.transaction()
 
     # ---- games -------------------------------------------------------------------------------------------
 
@@ -93,8 +102,9 @@ class Store:
         game_id = uuid.uuid4().hex
         token = secrets.token_urlsafe(32)  # 256 random bits
         with self._transaction() as db:
-            db.execute("INSERT INTO games (id, token_sha256, world, created) VALUES (?, ?, ?, ?)",
-                       (game_id, token_hash(token), world, time.time()))
+            now = time.time()
+            db.execute("INSERT INTO games (id, token_sha256, world, created, touched) VALUES (?, ?, ?, ?, ?)",
+                       (game_id, token_hash(token), world, now, now))
         return game_id, token
 
     def authorize(self, game_id: str, token: str | None) -> None:
@@ -127,7 +137,7 @@ class Store:
             if last is None:
                 raise Conflict("there is no turn to undo")
             db.execute("DELETE FROM turns WHERE game_id = ? AND idx = ?", (game_id, last))
-            db.execute("UPDATE games SET version = version + 1 WHERE id = ?", (game_id,))
+            db.execute("UPDATE games SET version = version + 1, touched = ? WHERE id = ?", (time.time(), game_id))
 
     # ---- jobs --------------------------------------------------------------------------------------------
 
@@ -137,8 +147,10 @@ class Store:
         with self._transaction() as db:
             action = self._check_job(db, game_id, kind, action)
             version = db.execute("SELECT version FROM games WHERE id = ?", (game_id,)).fetchone()[0]
+            now = time.time()
             db.execute("INSERT INTO jobs (id, game_id, kind, action, game_version, status, created) "
-                       "VALUES (?, ?, ?, ?, ?, 'queued', ?)", (job_id, game_id, kind, action, version, time.time()))
+                       "VALUES (?, ?, ?, ?, ?, 'queued', ?)", (job_id, game_id, kind, action, version, now))
+            db.execute("UPDATE games SET touched = ? WHERE id = ?", (now, game_id))
         return job_id
 
     def check_job(self, game_id: str, kind: str) -> None:
@@ -172,9 +184,11 @@ class Store:
             job = dict(row)
             job["turn"] = None
             if job["status"] == "done":
-                turn = self._db.execute("SELECT * FROM turns WHERE game_id = ? AND idx = ?",
-                                        (job["game_id"], job["turn_idx"])).fetchone()
-                job["turn"] = dict(turn) if turn else None  # None: undone since
+                turn = self._db.execute("SELECT * FROM turns WHERE job_id = ?", (job_id,)).fetchone()
+                if turn is None:  # a turn written before turns had job_id: the game's turn at its index
+                    turn = self._db.execute("SELECT * FROM turns WHERE game_id = ? AND idx = ? AND job_id IS NULL",
+                                            (job["game_id"], job["turn_idx"])).fetchone()
+                job["turn"] = dict(turn) if turn else None  # None: undone (or replaced by a retry) since
         return job
 
     def job_context(self, job_id: str) -> dict:
@@ -204,14 +218,14 @@ class Store:
             now = time.time()
             if job["kind"] == "retry":
                 idx = db.execute("SELECT MAX(idx) FROM turns WHERE game_id = ?", (job["game_id"],)).fetchone()[0]
-                db.execute("UPDATE turns SET result = ?, result_en = ?, created = ? WHERE game_id = ? AND idx = ?",
-                           (result, result_en, now, job["game_id"], idx))
+                db.execute("UPDATE turns SET result = ?, result_en = ?, created = ?, job_id = ? "
+                           "WHERE game_id = ? AND idx = ?", (result, result_en, now, job_id, job["game_id"], idx))
             else:
                 idx = db.execute("SELECT COUNT(*) FROM turns WHERE game_id = ?", (job["game_id"],)).fetchone()[0]
-                db.execute("INSERT INTO turns (game_id, idx, action, result, action_en, result_en, created) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           (job["game_id"], idx, job["action"], result, action_en, result_en, now))
-            db.execute("UPDATE games SET version = version + 1 WHERE id = ?", (job["game_id"],))
+                db.execute("INSERT INTO turns (game_id, idx, action, result, action_en, result_en, created, job_id) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (job["game_id"], idx, job["action"], result, action_en, result_en, now, job_id))
+            db.execute("UPDATE games SET version = version + 1, touched = ? WHERE id = ?", (now, job["game_id"]))
             db.execute("UPDATE jobs SET status = 'done', turn_idx = ?, finished = ? WHERE id = ?", (idx, now, job_id))
         return True
 
@@ -239,24 +253,21 @@ class Store:
                     again.append(row["id"])
         return again
 
+    # ---- housekeeping ----------------------------------------------------------------------------------------
 
-class _Transaction:
-    """`with store._transaction() as db:` one IMMEDIATE transaction under the store's lock."""
-
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock):
-        self.db, self.lock = db, lock
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.lock.acquire()
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self.lock.release()
-            raise
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-        finally:
-            self.lock.release()
+    def expire(self, older_than_s: float, batch: int = 500) -> int:
+        """Delete the games (with their turns and jobs) that nothing touched for `older_than_s` seconds; a game
+        with a queued or running job is never expired. Short transactions of `batch` games each."""
+        cutoff, removed = time.time() - older_than_s, 0
+        while True:
+            with self._transaction() as db:
+                db.execute("UPDATE games SET touched = created WHERE touched IS NULL")  # older databases
+                ids = [row[0] for row in db.execute(
+                    "SELECT id FROM games g WHERE touched < ? AND NOT EXISTS (SELECT 1 FROM jobs j "
+                    "WHERE j.game_id = g.id AND j.status IN ('queued', 'running')) LIMIT ?", (cutoff, batch))]
+                marks = ",".join("?" * len(ids))
+                for table, column in (("turns", "game_id"), ("jobs", "game_id"), ("games", "id")):
+                    db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", ids)
+            removed += len(ids)
+            if len(ids) < batch:
+                return removed

@@ -4,6 +4,9 @@
         waitress-serve --listen=127.0.0.1:5000 --threads=64 --call serving.wsgi:create_app_from_env
 
 GAMIO_SERVING_ARGS holds the same overrides as `python -m serving` (host/port are the WSGI server's business).
+Under waitress-serve, keep `limits.max_long_polls` below its `--threads`; waitress' own errors (malformed
+requests) are then its plain text, and SIGTERM ends the process without the final checkpoint (nothing is lost:
+SQLite replays the WAL at the next start). `python -m serving` does all three itself.
 """
 from __future__ import annotations
 

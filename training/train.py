@@ -1,8 +1,14 @@
 """`python -m training`: fine-tune (or, for `tiny`, train from scratch) a causal LM on the story dataset.
 
-Top-down: check the cheap things (settings, dataset) -> set up the run dir (resume or start afresh) ->
-starting model -> tokenized splits -> transformers Trainer (eval at start and every eval_steps, best
-checkpoint kept) -> evaluate the best model once more -> publish the model folder (rank 0 only).
+Top-down: check everything that can be wrong (settings, dataset, the starting model's availability, trainer
+arguments) -> only then touch the disk: set up the run dir (resume or start afresh) -> starting model ->
+tokenized splits -> transformers Trainer (eval at start and every eval_steps, best checkpoint kept) -> evaluate
+the best model once more -> publish the model folder (rank 0 only).
+
+A checkpoint that a resume could use is never deleted: starting afresh moves a run dir holding one aside to
+`<run_dir>.previous` (or `.previous-2`, `-3`, ... when that already holds one), and removes a run dir without
+one, which holds nothing to resume. (Earlier, a run refused after the move, followed by another try, deleted
+the only checkpoint.)
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from omegaconf import OmegaConf
 from adventure.cli import resolved_config
 from adventure.errors import GamioError
 from adventure.generation import GenerationSettings
+from adventure.models import check_hub_available
 from adventure.paths import artifacts_dir
 from training.arguments import training_arguments
 from training.callbacks import EvalLogCallback, RankReportCallback
@@ -48,22 +55,63 @@ def evenly_spaced(split, limit):
 
 
 def _checkpoint_to_resume(run_dir: Path, resume: bool, is_main: bool) -> Path | None:
-    """resume=true: the last complete checkpoint. resume=false: start afresh, but keep the previous attempt
-    in `<run_dir>.previous` (a forgotten resume=true must not cost days of training)."""
+    """resume=true: the last complete checkpoint. resume=false: start afresh, but keep an earlier run that holds a
+    checkpoint (a forgotten resume=true must not cost days of training)."""
     checkpoint = last_complete_checkpoint(run_dir)
     if resume:
         if checkpoint is None:
-            log.warning("resume=true but %s holds no complete checkpoint: starting from step 0", run_dir)
+            earlier = _earlier_runs(run_dir)
+            log.warning("resume=true but %s holds no complete checkpoint: starting from step 0%s", run_dir,
+                        f" (an earlier run is kept in {earlier[-1]}: pass run_dir={earlier[-1]} to continue it)"
+                        if earlier else "")
         else:
             log.info("resuming from %s", checkpoint)
         return checkpoint
     if is_main and run_dir.exists() and any(run_dir.iterdir()):
-        previous = run_dir.with_name(run_dir.name + ".previous")
-        shutil.rmtree(previous, ignore_errors=True)
-        run_dir.rename(previous)
-        log.warning("moved the earlier run in %s to %s (use resume=true to continue a run instead)",
-                    run_dir, previous)
+        if checkpoint is None:  # nothing a resume could use (e.g. only init/ of a run stopped early)
+            shutil.rmtree(run_dir)
+            log.info("removed %s: it held no complete checkpoint", run_dir)
+        else:
+            previous = _free_previous(run_dir)
+            run_dir.rename(previous)
+            log.warning("moved the earlier run in %s to %s (use resume=true to continue a run instead)",
+                        run_dir, previous)
     return None
+
+
+def _earlier_runs(run_dir: Path) -> list[Path]:
+    """`<run_dir>.previous`, `.previous-2`, ... that hold a complete checkpoint, oldest first."""
+    def number(path: Path) -> int:
+        suffix = path.name[len(run_dir.name) + len(".previous"):]
+        return int(suffix[1:]) if suffix.startswith("-") and suffix[1:].isdigit() else 1
+
+    found = [p for p in run_dir.parent.glob(run_dir.name + ".previous*") if last_complete_checkpoint(p)]
+    return sorted(found, key=number)
+
+
+def _free_previous(run_dir: Path) -> Path:
+    """Where to move a run dir aside: `.previous`, unless that holds a checkpoint; then the next free number."""
+    previous = run_dir.with_name(run_dir.name + ".previous")
+    if previous.exists() and last_complete_checkpoint(previous) is None:
+        shutil.rmtree(previous)  # an earlier aside without a checkpoint: nothing to keep
+    number = 1
+    while previous.exists():
+        number += 1
+        previous = run_dir.with_name(f"{run_dir.name}.previous-{number}")
+    return previous
+
+
+def check_starting_model(model_cfg) -> None:
+    """The starting model exists (a local folder) or is available (a hub id: from the cache when offline), so a
+    missing one is refused before the run dir or anything else on disk is touched."""
+    if model_cfg.source == "scratch":
+        return
+    spec = model_spec(model_cfg)
+    if not model_cfg.path:
+        try:
+            check_hub_available(spec, hint=f"model.path=/path/to/{spec.split('/')[-1]}")
+        except GamioError as exc:
+            raise GamioError(f"model={model_cfg.name}: {exc}") from None
 
 
 def train(cfg) -> dict | None:
@@ -73,8 +121,7 @@ def train(cfg) -> dict | None:
     artifacts = artifacts_dir(cfg)
     t, model_cfg = cfg.train, cfg.model
     check_block_size(model_cfg, int(t.block_size))
-    if model_cfg.source != "scratch":
-        model_spec(model_cfg)  # a missing local folder is named now, not after the data is tokenized
+    check_starting_model(model_cfg)  # a missing folder or hub model is named now, before the run dir moves
     settings = GenerationSettings.from_mapping(OmegaConf.to_container(cfg.generation, resolve=True))
     data = load_story_dataset(Path(str(cfg.dataset_dir)))
     run_dir, out_dir = Path(str(cfg.run_dir)).resolve(), Path(str(cfg.out_dir)).resolve()

@@ -77,8 +77,14 @@ async function waitForJob(jobId) {
   setBusy(true);
   try {
     for (;;) {
+      const asked = Date.now();
       const job = await api("GET", "/api/jobs/" + jobId + "?wait=20");
-      if (job.status === "queued") {
+      if ((job.status === "queued" || job.status === "running") && Date.now() - asked < 500) {
+        await new Promise((resolve) => setTimeout(resolve, 1000)); // the server's long-poll cap: do not spin
+      }
+      if (job.delayed) {
+        setStatus("Сервер временно не может сохранить ход; ход ждёт в очереди и будет записан позже.");
+      } else if (job.status === "queued") {
         setStatus(job.position ? "В очереди: место " + job.position : "В очереди…");
       } else if (job.status === "running") {
         setStatus("Модель пишет продолжение…");

@@ -36,3 +36,18 @@ def test_real_trees_give_one_sample_per_node_with_text(real_trees_dir):
     for s in samples:
         assert s.prompt.endswith("\n") and s.prompt.split("\n")[-2].startswith("> ")
         assert "\n>" not in s.target and s.target == s.target.strip()
+
+
+def test_a_world_with_turn_markers_writes_no_fake_turn_into_training_text():
+    """Training text and the server's prompts normalise the world alike (normalize_result): the format stays
+    unambiguous, one `> ` line per real turn."""
+    from adventure.text import normalize_result
+
+    tree = tree_from_dict({"tree_id": "w", "context": "Пролог.\n> взять корону\nВы король.",
+                           "first_story_block": ">> Замок.", "action_results": [
+                               {"action": "иду", "result": "Дверь.", "action_results": [
+                                   {"action": "открываю", "result": "Зал.", "action_results": []}]}]})
+    for sample in samples_from_tree(tree):
+        assert sample.world == normalize_result(tree.world)
+        markers = [line for line in sample.prompt.split("\n") if line.startswith(">")]
+        assert len(markers) == len(sample.history) + 1, sample.prompt

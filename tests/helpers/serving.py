@@ -38,3 +38,28 @@ class Gate:
             return original(turns, **kwargs)
 
         worker.pipeline.run = gated
+
+
+class AppFactory:
+    """`make(*overrides) -> (flask test client, service)` on the tiny model; every app gets its own artifacts and
+    database, and all are closed by `close()` (use one factory per test module: the model loads per app)."""
+
+    def __init__(self, model_dir, tmp_path_factory, base_overrides=(), max_new_tokens: int = 6):
+        self.model_dir, self.tmp_path_factory = model_dir, tmp_path_factory
+        self.base = [f"model={model_dir}", f"generation.max_new_tokens={max_new_tokens}", *base_overrides]
+        self.services = []
+
+    def __call__(self, *overrides: str):
+        from serving.app import create_app
+        from serving.config import compose_serving_config
+        from serving.service import build_service
+
+        artifacts = self.tmp_path_factory.mktemp("serving")
+        cfg = compose_serving_config([f"paths.artifacts={artifacts}", *self.base, *overrides])
+        service = build_service(cfg)
+        self.services.append(service)
+        return create_app(cfg, service).test_client(), service
+
+    def close(self) -> None:
+        for service in self.services:
+            service.close()  # idempotent: a test may have closed it already

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from adventure.paths import REPO_ROOT
+from adventure.paths import REPO_ROOT, SAMPLE_STORIES_DIR
 from adventure.trees import load_tree
 from tests.helpers.real_data import REAL_TREE_NODE_COUNTS
 from scraping.stage import run
@@ -68,3 +68,18 @@ def test_translate_the_real_trees_with_the_tiny_marian(real_trees_dir, tiny_mari
     again = run(scraping_cfg(*overrides))
     assert again["translator"]["translated"] == 0 and again["translator"]["cached"] > 100
     assert (out / "samples.jsonl").read_text(encoding="utf-8") == first
+
+
+def test_a_pathologically_deep_tree_is_skipped_and_the_rest_kept(tmp_path):
+    folder = tmp_path / "trees"
+    shutil.copytree(SAMPLE_STORIES_DIR, folder)
+    depth = 15_000  # JSON nesting of 30,000: past what the parser may recurse, far past any real story
+    (folder / "deep.json").write_text('{"tree_id": "deep", "first_story_block": "x", "action_results": ['
+                                      + '{"action": "a", "result": "r", "action_results": [' * depth
+                                      + "]}" * depth + "]}", encoding="utf-8")
+    stats = run(scraping_cfg(f"paths.artifacts={tmp_path}", "source=trees", f"source.path={folder}",
+                             f"out_dir={tmp_path / 'out'}"))
+    reasons = {f["story_id"]: f["reason"] for f in stats["failed"]}
+    assert list(reasons) == ["deep"] and "nested too deeply" in reasons["deep"]
+    assert stats["succeeded"] == len(list(SAMPLE_STORIES_DIR.glob("*.json")))
+    assert not (tmp_path / "out" / "trees" / "deep.json").exists()

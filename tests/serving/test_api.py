@@ -10,13 +10,11 @@ import time
 import pytest
 
 from adventure.errors import GamioError
-from serving.app import create_app
-from serving.config import compose_serving_config
+from serving.launch import ONE_ADDRESS_MANY_PLAYERS
 from adventure.turns import TurnInput, per_item
 from serving.model_choice import choose_model
-from serving.service import build_service
 from serving.store import Store, token_hash
-from tests.helpers.serving import Gate, new_game, wait_done
+from tests.helpers.serving import AppFactory, Gate, new_game, wait_done
 
 MAX_NEW = 6
 
@@ -24,19 +22,9 @@ MAX_NEW = 6
 @pytest.fixture(scope="module")
 def make_app(tiny_untrained_dir, tmp_path_factory):
     """make_app(*overrides) -> (flask test client, service); every app gets its own artifacts and database."""
-    services = []
-
-    def make(*overrides: str):
-        artifacts = tmp_path_factory.mktemp("serving")
-        cfg = compose_serving_config([f"model={tiny_untrained_dir}", f"paths.artifacts={artifacts}",
-                                      f"generation.max_new_tokens={MAX_NEW}", *overrides])
-        service = build_service(cfg)
-        services.append(service)
-        return create_app(cfg, service).test_client(), service
-
-    yield make
-    for service in services:
-        service.close()
+    factory = AppFactory(tiny_untrained_dir, tmp_path_factory, ONE_ADDRESS_MANY_PLAYERS, MAX_NEW)
+    yield factory
+    factory.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
 """The play page in headless Chromium (Debian's, driven by Playwright): start a game, play two turns against the
-tiny model, and see that an action containing <script> is shown as text and never runs."""
+tiny model, and see that an action containing <script> is shown as text and never runs. The page runs under its
+Content-Security-Policy (no inline script, no eval), so the waits use locators, which need no eval in the page,
+and the console must show no CSP violation."""
 from __future__ import annotations
 
 import shutil
@@ -29,7 +31,11 @@ def test_play_page_two_turns_shows_script_literally(tiny_untrained_dir, tmp_path
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page()
             page.set_default_timeout(120_000)
-            page.goto(server.url)
+            sync_api.expect.set_options(timeout=120_000)
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
+            response = page.goto(server.url)
+            assert "script-src 'self'" in response.headers["content-security-policy"]
             assert page.locator("html").get_attribute("lang") == "ru"
             assert page.locator("#start").inner_text() == "Начать игру"
             page.fill("#world", "Старый маяк на скале. Внизу шумит море.")
@@ -40,8 +46,8 @@ def test_play_page_two_turns_shows_script_literally(tiny_untrained_dir, tmp_path
             for turn, action in enumerate([evil, "поднимаюсь по лестнице"], start=1):
                 page.fill("#action", action)
                 page.click("#send")
-                page.wait_for_function(f"document.querySelectorAll('#story p.result').length === {turn}")
-                page.wait_for_function("!document.getElementById('send').disabled")
+                sync_api.expect(page.locator("#story p.result")).to_have_count(turn)
+                sync_api.expect(page.locator("#send")).to_be_enabled()
             actions = page.locator("#story p.action").all_inner_texts()
             assert actions == [evil, "поднимаюсь по лестнице"]  # shown literally, as text
             assert page.locator("#story script, #story img").count() == 0
@@ -49,10 +55,11 @@ def test_play_page_two_turns_shows_script_literally(tiny_untrained_dir, tmp_path
             assert page.locator("#status").inner_text() == ""
 
             page.click("#undo")
-            page.wait_for_function("document.querySelectorAll('#story p.result').length === 1")
+            sync_api.expect(page.locator("#story p.result")).to_have_count(1)
             page.reload()  # the game is kept in this browser and loaded again
-            page.wait_for_function("document.querySelectorAll('#story p.action').length === 1")
+            sync_api.expect(page.locator("#story p.action")).to_have_count(1)
             assert page.locator("#story p.action").inner_text() == evil
+            assert not [m for m in console if "Content Security Policy" in m], console
             browser.close()
     finally:
         server.stop()

@@ -14,7 +14,7 @@ from adventure.paths import REPO_ROOT
 from serving.app import create_app
 from serving.client import Player
 from serving.config import compose_serving_config
-from serving.launch import ServerProcess, ServerThread
+from serving.launch import ONE_ADDRESS_MANY_PLAYERS, ServerProcess, ServerThread
 
 PLAYERS, TURNS = 20, 2
 
@@ -22,7 +22,7 @@ PLAYERS, TURNS = 20, 2
 @pytest.mark.slow
 def test_twenty_concurrent_players(tiny_untrained_dir, tmp_path):
     cfg = compose_serving_config([f"model={tiny_untrained_dir}", f"paths.artifacts={tmp_path}",
-                                  "generation.max_new_tokens=6", "queue.max_batch=8"])
+                                  "generation.max_new_tokens=6", "queue.max_batch=8", *ONE_ADDRESS_MANY_PLAYERS])
     app = create_app(cfg)
     server = ServerThread(app, threads=2 * PLAYERS + 8)
     players = [Player(server.url) for _ in range(PLAYERS)]
@@ -63,7 +63,7 @@ def test_twenty_concurrent_players(tiny_untrained_dir, tmp_path):
 def test_restart_after_kill_finishes_accepted_jobs(tiny_untrained_dir, tmp_path):
     # Sequential queue and longer replies, so that jobs are still waiting when the process is killed.
     overrides = [f"model={tiny_untrained_dir}", f"paths.artifacts={tmp_path}", "port=0", "queue.max_batch=1",
-                 "generation.max_new_tokens=24"]
+                 "generation.max_new_tokens=24", *ONE_ADDRESS_MANY_PLAYERS]
     log = tmp_path / "server.log"
     server = ServerProcess(overrides, log_path=log)
     players = [Player(server.url) for _ in range(5)]

@@ -1,12 +1,14 @@
 """Bad input gets one clear line naming the problem (and the fix), before anything is trained or moved."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from tests.helpers.training import QUICK, build_story_dataset, compose_training, run_training
 
 from adventure.config import ConfigError
 from adventure.errors import GamioError
-from training.train import train
+from training.train import _checkpoint_to_resume, last_complete_checkpoint, train
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +70,43 @@ def test_bad_settings_are_refused_before_training(artifacts, overrides, message)
 def test_bad_config_values_are_refused_at_composition(artifacts, override, message):
     with pytest.raises(ConfigError, match=message):
         compose_training(artifacts, *QUICK, override)
+
+
+def fake_checkpoint(run_dir, step: int):
+    """A complete checkpoint as the Trainer leaves it (trainer_state.json is written last), with a marker."""
+    checkpoint = run_dir / f"checkpoint-{step}"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    (checkpoint / "model.safetensors").write_bytes(b"weights of step %d" % step)
+    return checkpoint
+
+
+def test_refused_runs_never_cost_a_resumable_checkpoint(artifacts):
+    """A run with a checkpoint, then the same run dir with a bad input found late (a hub model not available
+    offline) twice: the checkpoint is still where resume=true looks, untouched, and nothing was moved aside."""
+    run_dir = artifacts / "runs" / "resumable"
+    checkpoint = fake_checkpoint(run_dir, 6)
+    for _ in range(2):
+        cfg = compose_training(artifacts, *QUICK, "model=rugpt3small", f"run_dir={run_dir}")
+        with pytest.raises(GamioError, match="sberbank-ai/rugpt3small_based_on_gpt2.*model.path="):
+            train(cfg)
+    assert last_complete_checkpoint(run_dir) == checkpoint
+    assert (checkpoint / "model.safetensors").read_bytes() == b"weights of step 6"
+    assert sorted(p.name for p in run_dir.parent.iterdir()) == ["resumable"]
+
+
+def test_starting_afresh_keeps_every_earlier_checkpoint(tmp_path, caplog):
+    run_dir = tmp_path / "runs" / "tiny"
+    fake_checkpoint(run_dir, 10)
+    assert _checkpoint_to_resume(run_dir, resume=False, is_main=True) is None
+    assert last_complete_checkpoint(tmp_path / "runs" / "tiny.previous").name == "checkpoint-10"
+    fake_checkpoint(run_dir, 20)  # a second run that also got far: the first one is not deleted for it
+    _checkpoint_to_resume(run_dir, resume=False, is_main=True)
+    assert last_complete_checkpoint(tmp_path / "runs" / "tiny.previous-2").name == "checkpoint-20"
+    (run_dir / "init").mkdir(parents=True)  # a run that failed before its first checkpoint: nothing to resume
+    _checkpoint_to_resume(run_dir, resume=False, is_main=True)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["tiny.previous", "tiny.previous-2"]
+    assert last_complete_checkpoint(tmp_path / "runs" / "tiny.previous").name == "checkpoint-10"
+    with caplog.at_level("WARNING"):
+        assert _checkpoint_to_resume(run_dir, resume=True, is_main=True) is None
+    assert f"run_dir={tmp_path / 'runs' / 'tiny.previous-2'}" in caplog.text
