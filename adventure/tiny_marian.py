@@ -21,7 +21,10 @@ from adventure.publish import publish_folder
 
 log = logging.getLogger(__name__)
 
-SPECIAL_TOKENS = ("</s>", "<unk>", "<pad>")  # ids 0, 1, 2: what MarianTokenizer and MarianConfig expect by name
+# opus-mt's vocabulary layout: </s> and <unk> first (ids 0, 1), <pad> last. MarianTokenizer and MarianConfig find
+# them by name; CTranslate2's Marian converter drops the last row as the pad (it starts the decoder from zeros).
+SPECIAL_TOKENS = ("</s>", "<unk>")
+PAD = "<pad>"
 
 
 def tiny_marian_dir(artifacts_dir: str | Path, direction: str) -> Path:
@@ -113,7 +116,8 @@ def _build_into(folder: Path, pairs: list[tuple[str, str]], source_lang: str, ta
     spm_dir.mkdir()
     source_pieces = _train_sentencepiece([s for s, _ in pairs], spm_dir / "source.spm", vocab_size, seed)
     target_pieces = _train_sentencepiece([t for _, t in pairs], spm_dir / "target.spm", vocab_size, seed)
-    vocab = {token: i for i, token in enumerate(dict.fromkeys([*SPECIAL_TOKENS, *source_pieces, *target_pieces]))}
+    pieces = dict.fromkeys([*SPECIAL_TOKENS, *source_pieces, *target_pieces, PAD])
+    vocab = {token: i for i, token in enumerate(pieces)}
     (spm_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     tokenizer = MarianTokenizer(source_spm=str(spm_dir / "source.spm"), target_spm=str(spm_dir / "target.spm"),
                                 vocab=str(spm_dir / "vocab.json"), source_lang=source_lang,
