@@ -133,6 +133,13 @@ def _build_into(folder: Path, pairs: list[tuple[str, str]], source_lang: str, ta
         scale_embedding=True, dropout=0.0,  # memorising a few hundred pairs: regularisation only slows it
         share_encoder_decoder_embeddings=True, tie_word_embeddings=True)
     model = MarianMTModel(config)
+    # The decoder starts from the <pad> embedding, which opus-mt keeps at zero (Marian itself starts from a zero
+    # vector, and CTranslate2's converter relies on it). The tied output layer would move that row, so its
+    # gradient is dropped: it stays at its zero initialisation.
+    embeddings = model.get_input_embeddings().weight
+    with torch.no_grad():
+        embeddings[pad].zero_()
+    embeddings.register_hook(lambda grad: grad.index_fill(0, torch.tensor([pad]), 0.0))
 
     encoded = tokenizer([s for s, _ in pairs], text_target=[t for _, t in pairs], truncation=True,
                         max_length=max_positions // 2)

@@ -125,6 +125,7 @@ def test_tiny_marian_reloads_and_has_learnt_the_parallel_set(tiny_artifacts, pai
     assert isinstance(AutoTokenizer.from_pretrained(folder), MarianTokenizer)
     model = MarianMTModel.from_pretrained(folder)
     assert model.config.pad_token_id == vocab["<pad>"] and model.config.eos_token_id == vocab["</s>"]
+    assert not model.get_input_embeddings().weight[vocab["<pad>"]].any()  # the decoder starts from zeros
 
     # It learnt from the parallel set: its loss on the training pairs is far below its untrained initialisation's.
     import torch
