@@ -118,7 +118,7 @@ def healthz():
     svc = service()
     alive = svc.worker.alive
     body = {"status": "ok" if alive else "unavailable", "model": svc.choice.name, "language": svc.choice.language,
-            **svc.worker.stats()}
+            "engine": svc.worker.pipeline.engine.description, **svc.worker.stats()}
     return jsonify(body), 200 if alive else 503
 
 

@@ -12,6 +12,7 @@ from adventure.generation import GenerationSettings
 class Generation:
     text: str  # the decoded new tokens, before cleanup (special tokens removed, cut before a stop string)
     new_tokens: int
+    token_ids: tuple[int, ...] = ()  # those new tokens (EOS excluded), to compare engines token by token
 
 
 class Engine(Protocol):
@@ -46,7 +47,7 @@ def finish_row(tokenizer, ids: Sequence[int], stop_strings: Sequence[str] = ()) 
     text = tokenizer.decode(ids, skip_special_tokens=True)
     cut = first_stop(text, stop_strings)
     if cut is None:
-        return Generation(text, len(ids))
+        return Generation(text, len(ids), tuple(ids))
     used = next(n for n in range(1, len(ids) + 1)
                 if first_stop(tokenizer.decode(ids[:n], skip_special_tokens=True), stop_strings) is not None)
-    return Generation(text[:cut], used)
+    return Generation(text[:cut], used, tuple(ids[:used]))
