@@ -10,8 +10,10 @@
 3. Players: 8 players through `python -m serving` (a subprocess each), closed loop, the same 400-token worlds and
    the seed's preset: engine=ct2 queue.max_batch=8 against the seed's engine=hf queue.max_batch=1. Goal: turns/s
    >= 8x, p95 latency no worse.
-4. Translation: 96 English sentences of the parallel set, batches of 16, the model's 4 beams, no cache: sentences/s
-   of ct2 int8 against hf float32, on the tiny Marian and an opus-mt-shaped random Marian. Goal >= 3x.
+4. Translation: English sentences of the parallel set (96; 32 for the opus-mt shape, whose random weights never
+   end a sentence: every row runs to its cap of 3 x source + 16 tokens, for both engines), batches of 16, the
+   model's 4 beams, no cache: sentences/s of ct2 int8 against hf float32, on the tiny Marian and an opus-mt-shaped
+   random Marian. Goal >= 3x.
 The story shape is ruGPT3-small's (12 x 768, 2048 positions, random weights: bench/serving_bench.py); --quick uses
 the tiny GPT-2 and the tiny Marian only, with fewer repetitions and turns. --device cuda runs parts 1-2 with GPT-2
 XL's shape, hf float16 against ct2 int8_float16 (goal <= 0.25 s per 55-token turn). `--record` writes the
@@ -98,6 +100,22 @@ def turn_rows(made: dict, prompt: list, reps: int) -> list[dict]:
     return rows
 
 
+def batch_rows(engine, prompt: list, reps: int) -> list[dict]:
+    """Where a batch of PLAYERS turns goes, in this process on the fast ct2 engine: encoding the prompts (a
+    forward pass over them, as scoring does), then greedy and the seed's preset, for 1 and for PLAYERS prompts."""
+    greedy, gamio = preset("greedy", max_new_tokens=NEW_TOKENS), preset("gamio", max_new_tokens=NEW_TOKENS)
+    rows = []
+    for n in (1, PLAYERS):
+        runs = {"encode the prompts": lambda: engine.score([(prompt[:-1], prompt[-1:])] * n),
+                "greedy turn": lambda: engine.generate([prompt] * n, greedy),
+                "gamio turn": lambda: engine.generate([prompt] * n, gamio, seed=0)}
+        for label, run in runs.items():
+            best, spread, _ = timed(run, reps)
+            rows.append({"prompts": n, "what": label, "min": best, "spread": spread})
+            log.info("batch of %d: %s min %.2f s", n, label, best)
+    return rows
+
+
 def player_rows(folder: Path, artifacts: Path, world: str, threads: int, turns: dict) -> dict:
     from serving.launch import ServerProcess
 
@@ -116,14 +134,14 @@ def player_rows(folder: Path, artifacts: Path, world: str, threads: int, turns: 
     return results
 
 
-def translation_rows(models: list[tuple[str, Path]], artifacts: Path, threads: int, reps: int) -> list[dict]:
+def translation_rows(models: list[tuple[str, Path, int]], artifacts: Path, threads: int, reps: int) -> list[dict]:
     from adventure.parallel import load_sentence_pairs
     from adventure.translation import Translator
 
-    sentences = [en for en, _ in load_sentence_pairs()[:SENTENCES]]
     rows = []
-    for name, folder in models:
-        row = {"model": name}
+    for name, folder, count in models:
+        sentences = [en for en, _ in load_sentence_pairs()[:count]]
+        row = {"model": name, "sentences": count}
         for engine in ("hf", "ct2"):
             translator = Translator(str(folder), "en-ru", artifacts, batch_size=16, show_progress=False,
                                     engine=engine, threads=threads)
@@ -136,7 +154,7 @@ def translation_rows(models: list[tuple[str, Path]], artifacts: Path, threads: i
     return rows
 
 
-def tables(story: str, parities: dict, turns: list, players: dict, translations: list) -> list[str]:
+def tables(story: str, parities: dict, turns: list, batches: list, players: dict, translations: list) -> list[str]:
     out = ["**Parity** (greedy, 20 new tokens, ct2 float32 in one batched call vs hf float32 per prompt): " +
            "; ".join(f"{name}: {text}" for name, text in parities.items()), "",
            f"**One turn** ({story}, {PROMPT_TOKENS}-token prompt, {NEW_TOKENS} new tokens)", "",
@@ -150,8 +168,16 @@ def tables(story: str, parities: dict, turns: list, players: dict, translations:
                        f"{base / r['min']:.2f}x |")
         fast = [r for r in rows if r["engine"].startswith("ct2") and "float32" not in r["engine"]][0]
         ratio = base / fast["min"]
-        verdicts.append(f"{name}: {ratio:.2f}x (goal >= {GOALS[name]}x, {'met' if ratio >= GOALS[name] else 'NOT met'})")
-    out += ["", "hf / ct2 fast: " + "; ".join(verdicts) + "."]
+        met = "met" if ratio >= GOALS[name] else "NOT met"
+        verdicts.append(f"{name}: {ratio:.2f}x (goal >= {GOALS[name]}x, {met})")
+    out += ["", "hf / ct2 fast: " + "; ".join(verdicts) + ".", "",
+            f"**A batch of {PLAYERS} turns** on {fast['engine']} in this process (the same prompt {PLAYERS} times): "
+            "where the time goes", "", f"| work | 1 prompt: min s (spread) | {PLAYERS} prompts: min s (spread) | "
+            f"{PLAYERS} prompts / 1 |", "|---|---:|---:|---:|"]
+    for label in dict.fromkeys(r["what"] for r in batches):
+        one, many = (next(r for r in batches if r["what"] == label and r["prompts"] == n) for n in (1, PLAYERS))
+        out.append(f"| {label} | {one['min']:.2f} ({one['spread']:.2f}) | {many['min']:.2f} ({many['spread']:.2f}) | "
+                   f"{many['min'] / one['min']:.1f}x |")
     if players:
         hf, ct2 = players["hf"], players["ct2"]
         speedup, p95 = ct2["turns_per_s"] / hf["turns_per_s"], ct2["p95"] / hf["p95"]
@@ -164,15 +190,14 @@ def tables(story: str, parities: dict, turns: list, players: dict, translations:
                 f"Goal (turns/s >= 8x, p95 no worse): {'met' if speedup >= 8 and p95 <= 1 else 'NOT met'} "
                 f"({speedup:.1f}x turns/s, p95 ratio {p95:.2f})."]
     if translations:
-        out += ["", f"**Translation** ({SENTENCES} English sentences en->ru, batches of 16, 4 beams, no cache)", "",
-                "| model | hf: engine, min s (spread), output tokens | ct2: engine, min s (spread), output tokens | "
-                "sentences/s hf / ct2 | ratio |", "|---|---|---|---:|---:|"]
+        out += ["", "**Translation** (English sentences en->ru, batches of 16, 4 beams, no cache)", "",
+                "| model | sentences | hf: engine, min s (spread), output tokens | ct2: engine, min s (spread), "
+                "output tokens | sentences/s hf / ct2 | ratio |", "|---|---:|---|---|---:|---:|"]
         for row in translations:
-            hf, ct2 = row["hf"], row["ct2"]
-            out.append(f"| {row['model']} | {hf['label']}, {hf['min']:.2f} ({hf['spread']:.2f}), {hf['tokens']} | "
-                       f"{ct2['label']}, {ct2['min']:.2f} ({ct2['spread']:.2f}), {ct2['tokens']} | "
-                       f"{SENTENCES / hf['min']:.1f} / {SENTENCES / ct2['min']:.1f} | "
-                       f"{hf['min'] / ct2['min']:.2f}x |")
+            hf, ct2, count = row["hf"], row["ct2"], row["sentences"]
+            out.append(f"| {row['model']} | {count} | {hf['label']}, {hf['min']:.2f} ({hf['spread']:.2f}), "
+                       f"{hf['tokens']} | {ct2['label']}, {ct2['min']:.2f} ({ct2['spread']:.2f}), {ct2['tokens']} | "
+                       f"{count / hf['min']:.1f} / {count / ct2['min']:.1f} | {hf['min'] / ct2['min']:.2f}x |")
         out += ["", "Goal (ct2 sentences/s >= 3x hf's): " + "; ".join(
             f"{r['model']} {r['hf']['min'] / r['ct2']['min']:.2f}x" for r in translations) + "."]
     return out
@@ -196,7 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny models, fewer repetitions and turns")
     parser.add_argument("--record", action="store_true", help="write the `## Engines` section of bench/RESULTS.md")
-    parser.add_argument("--threads", type=int, default=2, help="engine threads (default 2)")
+    parser.add_argument("--threads", type=int, default=2, help="engine threads (default 2, as the issue measured)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per timing (default 3; quick 2)")
     args = parser.parse_args()
@@ -232,6 +257,7 @@ def main() -> None:
         world = world_of(tokenizer, PROMPT_TOKENS - 8)  # "\n> action\n" brings the prompt to ~400 tokens
         prompt = tokenizer(world + "\n> осматриваюсь\n").input_ids
         turns = turn_rows(made, prompt, reps)
+        batches = batch_rows(list(made.values())[-1], prompt, reps)
         for engine in made.values():
             engine.close()
         players, translations = {}, []
@@ -239,18 +265,20 @@ def main() -> None:
             players = player_rows(folder, artifacts, "Игрок {i}. " + world, args.threads,
                                   {"hf": 1, "ct2": 1 if args.quick else 2})
             marian = install_tiny_marians(artifacts) / "models" / "tiny-opus-mt-en-ru"
-            marians = [("tiny Marian (trained 300 steps)", marian)]
+            marians = [("tiny Marian (trained 300 steps)", marian, SENTENCES)]
             if not args.quick:
                 marians.append(("opus-mt shape (6+6 x 512, 62518 tokens, random)",
-                                build_opus_mt_shaped(marian, artifacts / "models" / "opus-mt-shaped")))
+                                build_opus_mt_shaped(marian, artifacts / "models" / "opus-mt-shaped"), 32))
             translations = translation_rows(marians, artifacts, args.threads, reps)
     minutes = (time.perf_counter() - started) / 60
     body = "\n".join([f"`python bench/engines_bench.py{' --quick' if args.quick else ''} --threads {args.threads} "
                       f"--device {args.device} --record`, {time.strftime('%Y-%m-%d')}, total {minutes:.1f} min. "
-                      f"Machine: {setting}.", "", *tables(story, parities, turns, players, translations)])
+                      f"Machine: {setting}, at the end {os.getloadavg()[0]:.1f} (other sessions share these cores: "
+                      f"with {args.threads} threads each engine is slowed by whatever else runs).", "", *tables(story, parities, turns, batches, players, translations)])
     print(f"## Engines\n\n{body}")
     if args.record:
-        record_section("Engines" if args.device == "cpu" else "Engines (CUDA)", body, quick=args.quick)
+        title = "Engines" if args.device == "cpu" else "Engines (CUDA)"
+        record_section(title if args.threads == 2 else f"{title}, threads={args.threads}", body, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -41,13 +41,18 @@ def build_opus_mt_shaped(tiny_marian: Path, out_dir: Path) -> Path:
     from adventure.publish import publish_folder
 
     with publish_folder(out_dir) as staging:
-        for name in ("source.spm", "target.spm", "tokenizer_config.json"):
-            shutil.copy(tiny_marian / name, staging / name)
+        spm = staging / "spm"
+        spm.mkdir()
+        for name in ("source.spm", "target.spm"):
+            shutil.copy(tiny_marian / name, spm / name)
         pieces = [p for p in json.loads((tiny_marian / "vocab.json").read_text(encoding="utf-8")) if p != "<pad>"]
         pieces += [f"<filler_{i}>" for i in range(OPUS_MT_VOCAB - 1 - len(pieces))] + ["<pad>"]
-        (staging / "vocab.json").write_text(json.dumps({p: i for i, p in enumerate(pieces)}), encoding="utf-8")
-        tokenizer = MarianTokenizer.from_pretrained(staging)
+        (spm / "vocab.json").write_text(json.dumps({p: i for i, p in enumerate(pieces)}), encoding="utf-8")
+        tokenizer = MarianTokenizer(source_spm=str(spm / "source.spm"), target_spm=str(spm / "target.spm"),
+                                    vocab=str(spm / "vocab.json"), source_lang="en", target_lang="ru",
+                                    model_max_length=512)
         eos, pad = tokenizer.eos_token_id, OPUS_MT_VOCAB - 1
+        assert tokenizer.pad_token_id == pad, tokenizer.pad_token_id
         config = MarianConfig(vocab_size=OPUS_MT_VOCAB, decoder_vocab_size=OPUS_MT_VOCAB, d_model=512,
                               encoder_layers=6, decoder_layers=6, encoder_attention_heads=8,
                               decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048,
@@ -63,6 +68,7 @@ def build_opus_mt_shaped(tiny_marian: Path, out_dir: Path) -> Path:
                                                    bad_words_ids=[[pad]], num_beams=4, max_length=512)
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        shutil.rmtree(spm)
     log.info("built an opus-mt-shaped random Marian (%.0fM params)", model.num_parameters() / 1e6)
     return out_dir
 
