@@ -4,7 +4,9 @@ Story text is `> action` lines and result paragraphs. Translating a whole page a
 input limit and lose the layout, so a text is cut (adventure/segmentation.py) into lines, sentences and chunks
 that fit the limit, unique segments are translated in length-sorted batches (optionally through a persistent
 cache) and put back in place. `build_translator` / `build_translators` make translators from a
-`configs/translation/<name>.yaml` node: the one way scraping, eval and serving get theirs.
+`configs/translation/<name>.yaml` node: the one way scraping, eval and serving get theirs. The model runs on
+transformers (`engine: hf`) or on CTranslate2 (`engine: ct2`, adventure/translation_ct2.py); everything above the
+model (plans, batches, cache) is the same for both.
 """
 from __future__ import annotations
 
