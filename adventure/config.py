@@ -11,7 +11,7 @@ Shared groups (registered under `schema/` so they never show up as selectable op
     paths/        PathsConfig          where everything is written
     generation/   GenerationSettings   decoding presets (adventure/generation.py)
     translation/  TranslationConfig    the ru<->en translators of English models (and of scraping)
-    engine/       EngineConfig         how the story model generates (hf today; others plug in beside it)
+    engine/       EngineConfig         how the story model generates (hf, ct2; others plug in beside them)
 """
 from __future__ import annotations
 
@@ -44,6 +44,16 @@ def setting(default: Any = MISSING, *, help: str = "", ge: float | None = None, 
 
 # ---- shared schemas ---------------------------------------------------------------------------------------
 
+# CTranslate2's precisions (its `compute_type`, also the quantization its converter writes); `auto` is gamio's:
+# int8 on CPU, int8_float16 on CUDA (adventure/engines/ct2_models.py).
+CT2_COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
+                     "bfloat16", "float32")
+
+
+def device_problem(device: str) -> str | None:
+    return None if re.fullmatch(r"cpu|cuda(:\d+)?", device) else "must be cpu, cuda or cuda:N"
+
+
 @dataclass
 class PathsConfig:
     artifacts: str = setting(help="every stage writes only below this folder (Hydra run dirs included)")
@@ -56,28 +66,45 @@ class TranslationConfig:
     name: str = setting(help="the option's name")
     ru_en: str = setting(help="ru->en model: tiny | folder | hub id")
     en_ru: str = setting(help="en->ru model: tiny | folder | hub id")
-    device: str = setting("cpu", help="cpu | cuda | cuda:N")
+    device: str = setting("cpu", check=device_problem, help="cpu | cuda | cuda:N")
     batch_size: int = setting(16, ge=1, help="segments translated per batch")
     num_beams: Optional[int] = setting(None, ge=1, help="null: the model's own default (4 for opus-mt)")
     cache: Optional[str] = setting(None, help="SQLite translation cache file; null: none")
+    engine: str = setting("hf", choices=("hf", "ct2"),
+                          help="hf: transformers generate; ct2: CTranslate2 (the model converted once, cached)")
+    compute_type: str = setting("auto", choices=CT2_COMPUTE_TYPES,
+                                help="ct2 only: weight/compute precision; auto: int8 on CPU, int8_float16 on CUDA")
+    threads: Optional[int] = setting(None, ge=1, help="ct2 only: CTranslate2 intra_threads; null: its default")
 
 
 @dataclass
 class EngineConfig:
-    """configs/engine/<name>.yaml: how the story model generates. Each engine extends this schema."""
-    name: str = setting(help="the engine: hf")
+    """configs/engine/<name>.yaml: how the story model generates. Each engine extends this schema; the keys here
+    mean the same for every engine, so a stage YAML (eval pins `threads`) or a bench can set them whatever the
+    engine."""
+    name: str = setting(help="the engine: hf | ct2")
+    device: str = setting("cpu", check=device_problem, help="cpu | cuda | cuda:N")
+    threads: Optional[int] = setting(None, ge=1, help="CPU threads of one generate call (torch threads for hf, "
+                                                      "CTranslate2 intra_threads for ct2); null: the library's default")
 
 
 @dataclass
 class HFEngineConfig(EngineConfig):
     """transformers `generate` in this process."""
-    device: str = setting("cpu", help="cpu | cuda | cuda:N")
     dtype: Optional[str] = setting(None, choices=("float32", "float16", "bfloat16"),
                                    help="null: the dtype the weights were saved in")
-    threads: Optional[int] = setting(None, ge=1, help="torch CPU threads; null: torch's default")
 
 
-ENGINE_SCHEMAS: dict[str, type] = {"hf": HFEngineConfig}
+@dataclass
+class CT2EngineConfig(EngineConfig):
+    """CTranslate2 in this process: the model folder converted once (cached by content hash), C++ decoding."""
+    compute_type: str = setting("auto", choices=CT2_COMPUTE_TYPES,
+                                help="weight/compute precision; auto: int8 on CPU, int8_float16 on CUDA")
+    inter_threads: int = setting(1, ge=1, help="batches CTranslate2 may run at once, each with `threads` threads "
+                                               "(the game's worker sends one batch at a time)")
+
+
+ENGINE_SCHEMAS: dict[str, type] = {"hf": HFEngineConfig, "ct2": CT2EngineConfig}
 
 
 def register_schemas(stage_name: str | None = None, stage_schema: type | None = None) -> None:

@@ -81,7 +81,7 @@ def model_not_available(hub_id: str, exc: Exception, hint: str) -> ModelNotAvail
         f"then pass the folder instead: {hint}")
 
 
-def _folder_hint(option: str, hub_id: str) -> str:
+def model_folder_hint(option: str, hub_id: str) -> str:
     return f"{option}=/path/to/{hub_id.split('/')[-1]}"
 
 
@@ -102,7 +102,7 @@ def load_tokenizer(source: ModelSource, option: str = "model"):
         tokenizer = AutoTokenizer.from_pretrained(source.location)
     except OSError as exc:
         if source.kind == "hub":
-            raise model_not_available(source.location, exc, _folder_hint(option, source.location)) from None
+            raise model_not_available(source.location, exc, model_folder_hint(option, source.location)) from None
         raise GamioError(f"cannot load the tokenizer from {source.location}: {exc}") from None
     if tokenizer.pad_token is None:  # GPT-2 family: pad with EOS, never a new token the model never saw
         tokenizer.pad_token = tokenizer.eos_token
@@ -119,16 +119,17 @@ def load_causal_lm(spec: str, artifacts: Path, *, device: str = "cpu", dtype=Non
         model = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype)
     except OSError as exc:
         if source.kind == "hub":
-            raise model_not_available(source.location, exc, _folder_hint(option, source.location)) from None
+            raise model_not_available(source.location, exc, model_folder_hint(option, source.location)) from None
         raise GamioError(f"cannot load the model from {source.location}: {exc}") from None
     model.to(device).eval()
     return model, tokenizer, source
 
 
 def context_length(model) -> int:
-    config = model.config
+    """Tokens a model (or its config) can attend to."""
+    config = getattr(model, "config", model)
     for key in ("n_positions", "max_position_embeddings", "n_ctx"):
         value = getattr(config, key, None)
         if isinstance(value, int) and value > 0:
             return value
-    raise GamioError(f"cannot tell the context length of {type(model).__name__}")
+    raise GamioError(f"cannot tell the context length of {type(config).__name__}")

@@ -21,7 +21,10 @@ from adventure.publish import publish_folder
 
 log = logging.getLogger(__name__)
 
-SPECIAL_TOKENS = ("</s>", "<unk>", "<pad>")  # ids 0, 1, 2: what MarianTokenizer and MarianConfig expect by name
+# opus-mt's vocabulary layout: </s> and <unk> first (ids 0, 1), <pad> last. MarianTokenizer and MarianConfig find
+# them by name; CTranslate2's Marian converter drops the last row as the pad (it starts the decoder from zeros).
+SPECIAL_TOKENS = ("</s>", "<unk>")
+PAD = "<pad>"
 
 
 def tiny_marian_dir(artifacts_dir: str | Path, direction: str) -> Path:
@@ -113,7 +116,8 @@ def _build_into(folder: Path, pairs: list[tuple[str, str]], source_lang: str, ta
     spm_dir.mkdir()
     source_pieces = _train_sentencepiece([s for s, _ in pairs], spm_dir / "source.spm", vocab_size, seed)
     target_pieces = _train_sentencepiece([t for _, t in pairs], spm_dir / "target.spm", vocab_size, seed)
-    vocab = {token: i for i, token in enumerate(dict.fromkeys([*SPECIAL_TOKENS, *source_pieces, *target_pieces]))}
+    pieces = dict.fromkeys([*SPECIAL_TOKENS, *source_pieces, *target_pieces, PAD])
+    vocab = {token: i for i, token in enumerate(pieces)}
     (spm_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     tokenizer = MarianTokenizer(source_spm=str(spm_dir / "source.spm"), target_spm=str(spm_dir / "target.spm"),
                                 vocab=str(spm_dir / "vocab.json"), source_lang=source_lang,
@@ -129,6 +133,13 @@ def _build_into(folder: Path, pairs: list[tuple[str, str]], source_lang: str, ta
         scale_embedding=True, dropout=0.0,  # memorising a few hundred pairs: regularisation only slows it
         share_encoder_decoder_embeddings=True, tie_word_embeddings=True)
     model = MarianMTModel(config)
+    # The decoder starts from the <pad> embedding, which opus-mt keeps at zero (Marian itself starts from a zero
+    # vector, and CTranslate2's converter relies on it). The tied output layer would move that row, so its
+    # gradient is dropped: it stays at its zero initialisation.
+    embeddings = model.get_input_embeddings().weight
+    with torch.no_grad():
+        embeddings[pad].zero_()
+    embeddings.register_hook(lambda grad: grad.index_fill(0, torch.tensor([pad]), 0.0))
 
     encoded = tokenizer([s for s, _ in pairs], text_target=[t for _, t in pairs], truncation=True,
                         max_length=max_positions // 2)

@@ -4,7 +4,9 @@ Story text is `> action` lines and result paragraphs. Translating a whole page a
 input limit and lose the layout, so a text is cut (adventure/segmentation.py) into lines, sentences and chunks
 that fit the limit, unique segments are translated in length-sorted batches (optionally through a persistent
 cache) and put back in place. `build_translator` / `build_translators` make translators from a
-`configs/translation/<name>.yaml` node: the one way scraping, eval and serving get theirs.
+`configs/translation/<name>.yaml` node: the one way scraping, eval and serving get theirs. The model runs on
+transformers (`engine: hf`) or on CTranslate2 (`engine: ct2`, adventure/translation_ct2.py); everything above the
+model (plans, batches, cache) is the same for both.
 """
 from __future__ import annotations
 
@@ -55,6 +57,11 @@ def resolve_translation_model(spec: str | Path | None, direction: str, artifacts
     return spec, spec, False
 
 
+def folder_hint(direction: str) -> str:
+    """How to pass a local folder instead of an unavailable hub id (the message's last words)."""
+    return f"translation.{direction.replace('-', '_')}=/path/to/folder (scraping: translator.model=/path/to/folder)"
+
+
 def load_translation_model(ref: str | Path, is_local: bool, direction: str = "en-ru"):
     """Tokenizer and seq2seq model from a folder or a hub id; an unavailable hub id -> ModelNotAvailable."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
@@ -65,8 +72,7 @@ def load_translation_model(ref: str | Path, is_local: bool, direction: str = "en
     except (OSError, ValueError) as exc:
         if is_local:
             raise GamioError(f"cannot load the translation model in {ref}: {exc}") from exc
-        hint = f"translation.{direction.replace('-', '_')}=/path/to/folder (scraping: translator.model=/path/to/folder)"
-        raise model_not_available(str(ref), exc, hint) from exc
+        raise model_not_available(str(ref), exc, folder_hint(direction)) from exc
     return tokenizer, model
 
 
@@ -74,24 +80,34 @@ def load_translation_model(ref: str | Path, is_local: bool, direction: str = "en
 # The translator.
 
 class Translator:
-    """Translate story texts with a MarianMT model; see the module docstring for what is preserved."""
+    """Translate story texts with a MarianMT model; see the module docstring for what is preserved.
+
+    engine="hf" runs transformers `generate` (`self.model` is the torch model); engine="ct2" runs CTranslate2 on
+    the model converted once and cached (adventure/translation_ct2.py; `compute_type`, `threads` apply to it)."""
 
     def __init__(self, model: str | Path | None = None, direction: str = "en-ru",
                  artifacts_dir: str | Path | None = None, *, device: str = "cpu", batch_size: int = 16,
                  num_beams: int | None = None, max_input_tokens: int | None = None,
-                 cache: TranslationCache | None = None, show_progress: bool = True):
-        import torch
-
+                 cache: TranslationCache | None = None, show_progress: bool = True, engine: str = "hf",
+                 compute_type: str = "auto", threads: int | None = None):
         if batch_size < 1:
             raise GamioError(f"translator batch_size must be >= 1, got {batch_size}")
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            raise GamioError(f"translator device {device!r} requested but CUDA is not available; use device=cpu")
+        if engine not in ("hf", "ct2"):
+            raise GamioError(f"translator engine must be hf or ct2, got {engine!r}")
         self.direction = check_direction(direction)
         ref, key, is_local = resolve_translation_model(model, direction, artifacts_dir)
-        self.model_ref = str(ref)
-        self.tokenizer, self.model = load_translation_model(ref, is_local, self.direction)
-        self.device = torch.device(device)
-        self.model.to(self.device).eval()
+        self.model_ref, self.engine = str(ref), engine
+        if engine == "ct2":
+            from adventure.translation_ct2 import CT2Marian
+
+            self.tokenizer, self.model = CT2Marian.load(ref, is_local, artifacts_dir, device=device,
+                                                        compute_type=compute_type, threads=threads,
+                                                        hint=folder_hint(self.direction))
+            self.description = self.model.description
+            key += f"#ct2-{self.model.compute_type}"  # other decoding code, other numbers: other cache rows
+        else:
+            self.tokenizer, self.model = load_translation_model(ref, is_local, self.direction)
+            self._to_device(device)
         self.batch_size, self.cache, self.show_progress = batch_size, cache, show_progress
 
         generation = self.model.generation_config
@@ -109,6 +125,15 @@ class Translator:
         self.model_key = f"{key}#{self.direction}#beams={self.num_beams}"
         self.stats = {"segments": 0, "cached": 0, "translated": 0, "batches": 0}
         self._counts: dict[str, int] = {}
+
+    def _to_device(self, device: str) -> None:
+        import torch
+
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise GamioError(f"translator device {device!r} requested but CUDA is not available; use device=cpu")
+        self.device = torch.device(device)
+        self.model.to(self.device).eval()
+        self.description = f"hf {str(self.model.dtype).removeprefix('torch.')} on {self.device.type}"
 
     def count_tokens(self, text: str) -> int:
         """Model input length of `text`, end-of-sentence token included (what the limit applies to)."""
@@ -146,15 +171,22 @@ class Translator:
                 progress.update(len(batch))
         return ["".join(done[piece] if translate else piece for translate, piece in plan) for plan in plans]
 
+    def output_cap(self, input_tokens: int) -> int:
+        """New tokens a segment of `input_tokens` may get. A translation is rarely over ~2x its source in tokens;
+        the cap stops a degenerate loop early. Each row gets the cap of its own length, so a text translates the
+        same alone or in any batch."""
+        return min(self.max_output_tokens, 3 * int(input_tokens) + 16)
+
     def _generate(self, batch: list[str]) -> list[str]:
+        if self.engine == "ct2":
+            return self.model.translate(self.tokenizer, batch, self.num_beams, self.max_input_tokens,
+                                        self.output_cap)
         import torch
 
         encoded = self.tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
                                  max_length=self.max_input_tokens).to(self.device)
-        # A translation is rarely over ~2x its source in tokens; the cap stops a degenerate loop early.
         # (`max_length` counts the decoder start token; passing it avoids a max_new_tokens-vs-config warning.)
-        # Each row gets the cap of its own length, so a text translates the same alone or in any batch.
-        caps = [min(self.max_output_tokens, 3 * int(n) + 16) for n in encoded["attention_mask"].sum(dim=1)]
+        caps = [self.output_cap(n) for n in encoded["attention_mask"].sum(dim=1)]
         with torch.inference_mode():
             output = self.model.generate(**encoded, num_beams=self.num_beams, max_length=max(caps) + 1)
         rows = [row[: cap + 1] for row, cap in zip(output.tolist(), caps)]  # +1: the decoder start token
@@ -178,7 +210,8 @@ def build_translator(cfg, direction: str, artifacts_dir: str | Path | None, *, m
     """The `direction` translator of a translation config; `model` overrides the config's spec for it."""
     spec = model or cfg[direction.replace("-", "_")]
     return Translator(spec, direction, artifacts_dir, device=str(cfg.device), batch_size=int(cfg.batch_size),
-                      num_beams=cfg.num_beams, cache=cache, show_progress=show_progress)
+                      num_beams=cfg.num_beams, cache=cache, show_progress=show_progress, engine=str(cfg.engine),
+                      compute_type=str(cfg.compute_type), threads=cfg.threads)
 
 
 @dataclass

@@ -53,14 +53,18 @@ def build_small_shaped_model(out_dir: Path) -> Path:
     return save_model_folder(model, tokenizer, out_dir)
 
 
-def run_players(url: str, players: int, turns: int) -> dict:
-    """`players` threads each play `turns` turns; turns/s over the wall time, latency per turn."""
+WORLD = "Игрок {i} стоит у ворот древнего города. Стража молчит, а над стенами кружат вороны."
+
+
+def run_players(url: str, players: int, turns: int, world: str = WORLD) -> dict:
+    """`players` threads each play `turns` turns in their own game (`world` with {i}: the player's number);
+    turns/s over the wall time, latency per turn."""
     latencies: list[float] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
     clients = [Player(url) for _ in range(players)]
     for i, client in enumerate(clients):
-        client.new_game(f"Игрок {i} стоит у ворот древнего города. Стража молчит, а над стенами кружат вороны.")
+        client.new_game(world.replace("{i}", str(i)))
     barrier = threading.Barrier(players + 1)
 
     def play(client: Player) -> None:
@@ -90,11 +94,13 @@ def run_players(url: str, players: int, turns: int) -> dict:
             "p95": percentile(latencies, 95)}
 
 
-def bench_model(name: str, spec: str, artifacts: Path, max_new_tokens: int, turns: int, threads: int = THREADS) -> dict:
+def bench_model(name: str, spec: str, artifacts: Path, max_new_tokens: int, turns: int, threads: int = THREADS,
+                engine: str = "hf") -> dict:
     results = {}
     for max_batch in BATCHES:
         overrides = [f"model={spec}", f"paths.artifacts={artifacts}", "port=0", f"queue.max_batch={max_batch}",
-                     f"generation.max_new_tokens={max_new_tokens}", f"engine.threads={threads}", f"db={artifacts}/serving/bench-{name}-{max_batch}.sqlite", *ONE_ADDRESS_MANY_PLAYERS]
+                     f"engine={engine}", f"generation.max_new_tokens={max_new_tokens}", f"engine.threads={threads}",
+                     f"db={artifacts}/serving/bench-{name}-{max_batch}.sqlite", *ONE_ADDRESS_MANY_PLAYERS]
         server = ServerProcess(overrides, log_path=artifacts / f"server-{name}-{max_batch}.log", timeout_s=900)
         try:
             run_players(server.url, 1, 1)  # warm-up: first-call overheads are not what is measured
@@ -134,7 +140,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the tiny model only, fewer turns")
     parser.add_argument("--record", action="store_true", help="write the `## Serving` section of bench/RESULTS.md")
-    parser.add_argument("--threads", type=int, default=THREADS, help="torch threads of the server (default 1)")
+    parser.add_argument("--threads", type=int, default=THREADS, help="engine threads of the server (default 1)")
+    parser.add_argument("--engine", choices=("hf", "ct2"), default="hf",
+                        help="the server's engine (default hf: the queue measured against the recorded baseline; "
+                             "bench/engines_bench.py compares the engines)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -151,7 +160,8 @@ def main() -> None:
             cases.append(("ruGPT3-small-shaped random GPT-2 (12x768, 125M)", str(small), 20, 2))
         for name, spec, max_new_tokens, turns in cases:
             tables.append(table(name, max_new_tokens, turns, bench_model(name.split()[0], spec, artifacts,
-                                                                           max_new_tokens, turns, args.threads)))
+                                                                           max_new_tokens, turns, args.threads,
+                                                                           args.engine)))
     minutes = (time.perf_counter() - started) / 60
     title = "Serving" if not args.quick else f"Serving (quick: tiny model only, engine.threads={args.threads})"
     section = "\n\n".join(
@@ -159,7 +169,7 @@ def main() -> None:
          f"absolute numbers are noisy; both queues of a model are measured in the same run), {platform.python_version()}, "
          f"total {minutes:.1f} min. Players play closed-loop (next turn after the last result); latency is "
          f"submit -> result via long-poll; the server is `python -m serving` in a subprocess (waitress), "
-         f"engine.threads={args.threads}."] + tables)
+         f"engine={args.engine}, engine.threads={args.threads}."] + tables)
     print(section)
     if args.record:
         record(section)

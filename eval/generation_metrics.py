@@ -1,8 +1,9 @@
 """Generation on the play-through set: what a player would read, and how long each turn takes.
 
 Each prompt is one game turn through adventure/turns.py (the server's own pipeline), generated on its own with a
-seed derived from the report seed and the prompt's index, so an output never depends on its neighbours or on the
-order of the run. English models go through their translators inside the timed turn, as in the game. Text metrics are measured on the
+seed derived from the report seed and the prompt's index, so with engine=hf an output never depends on its neighbours
+or on the order of the run (engine=ct2 seeds its sampler once per model, at the first prompt: its outputs follow the
+run's order, which is fixed, so reports stay byte-identical). English models go through their translators inside the timed turn, as in the game. Text metrics are measured on the
 cleaned, player-facing text; wall-clock numbers are returned apart (they go under `timing` in the report).
 
     mean_length          mean characters of a reply

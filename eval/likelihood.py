@@ -81,42 +81,12 @@ def prepare(tokenizer, sample: Sample, context_length: int, max_turns: int = 10)
     return ScoredText(prompt.input_ids, target_ids, len(target), cut)
 
 
-def target_nll(model, items: Sequence[ScoredText], batch_size: int = 8) -> list[float]:
-    """Summed negative log-likelihood (nats) of each item's target tokens, in input order."""
-    import torch
-
-    device = next(model.parameters()).device
-    order = sorted(range(len(items)), key=lambda i: -(len(items[i].prompt_ids) + len(items[i].target_ids)))
-    out = [0.0] * len(items)
-    for start in range(0, len(order), batch_size):
-        batch = [items[i] for i in order[start: start + batch_size]]
-        width = max(len(b.prompt_ids) + len(b.target_ids) for b in batch)
-        ids = torch.zeros((len(batch), width), dtype=torch.long)  # right padding: positions stay 0..n-1
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        labels = torch.full((len(batch), width), -100, dtype=torch.long)
-        for row, item in enumerate(batch):
-            seq = item.prompt_ids + item.target_ids
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-            labels[row, len(item.prompt_ids): len(seq)] = torch.tensor(item.target_ids)
-        with torch.inference_mode():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        # Position t predicts token t+1.
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        gold = labels[:, 1:].to(device)
-        picked = logp.gather(-1, gold.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        nll = -(picked * (gold != -100)).sum(dim=1).double()
-        for row, index in enumerate(order[start: start + batch_size]):
-            out[index] = float(nll[row])
-    return out
-
-
-def likelihood(model, tokenizer, samples: Sequence[Sample], context_length: int, *, batch_size: int = 8,
-               max_turns: int = 10) -> Likelihood:
-    """Corpus-level likelihood of the gold results of `samples`."""
-    items = [prepare(tokenizer, s, context_length, max_turns) for s in samples]
+def likelihood(engine, samples: Sequence[Sample], *, batch_size: int = 8, max_turns: int = 10) -> Likelihood:
+    """Corpus-level likelihood of the gold results of `samples`, scored by `engine` (adventure/engines: each
+    engine scores with its own model, e.g. ct2 in its compute type; the report names the engine)."""
+    items = [prepare(engine.tokenizer, s, engine.context_length, max_turns) for s in samples]
     items = [i for i in items if i.target_ids]  # an empty result has nothing to score
-    nll = target_nll(model, items, batch_size)
+    nll = engine.score([(i.prompt_ids, i.target_ids) for i in items], batch_size=batch_size)
     return Likelihood(item_nll_nats=tuple(nll), item_tokens=tuple(len(i.target_ids) for i in items),
                       item_characters=tuple(i.characters for i in items),
                       targets_cut=sum(i.target_cut for i in items))

@@ -7,13 +7,14 @@ float noise), no dates or durations outside `timing`, and models, sets and promp
 
 Top-level keys:
     schema_version, report_name, seed, model_order (the config's order; JSON keys are sorted)
-    models       {name: {spec, kind, location, language, language_rule, comparable, translator_in, translator_out}}
+    models       {name: {spec, kind, location, language, language_rule, comparable, translator_in, translator_out,
+                  engine: {generation, likelihood}}}   (engine: what produced the numbers, e.g. "ct2 int8 on cpu")
     sets         {test|playthrough|parallel: {size, content_sha256, description, ...}}
     results      test:        {model: {perplexity, bits_per_char, nll_bits, tokens, characters, samples, targets_cut,
                                side, comparable}}
                  playthrough: {model: {<generation preset>: {mean_length, mean_new_tokens, empty_share, distinct_1,
                                distinct_2, repeated_4gram_rate, cyrillic_share, cut_action_share, samples}}}
-                 parallel:    {translator: {bleu, chrf, direction, model, pairs}}
+                 parallel:    {translator: {bleu, chrf, direction, engine, model, pairs}}
     samples      [{id, world_tail, history_actions, action, gold, outputs: {model: {preset: text}}}]
     recommended  {name, spec, language, location, bits_per_char, reason, ...} (null if no Russian-side model)
     provenance   {git_commit, git_dirty, config, seed, packages, dataset, model_weights_sha256}
@@ -39,7 +40,8 @@ SCHEMA_VERSION = 1
 FLOAT_DIGITS = 6
 TIMING_DIGITS = 4
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack")
-PACKAGES = ("gamio", "torch", "transformers", "tokenizers", "datasets", "sacrebleu", "numpy", "hydra-core")
+PACKAGES = ("gamio", "torch", "transformers", "tokenizers", "ctranslate2", "datasets", "sacrebleu", "numpy",
+            "hydra-core")
 
 
 def rounded(value: Any, digits: int = FLOAT_DIGITS) -> Any:
@@ -104,8 +106,8 @@ def weights_sha256(model: EvalModel) -> dict[str, str] | None:
             if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES)}
 
 
-def model_entry(model: EvalModel) -> dict:
-    return {"spec": model.spec, "kind": model.source.kind, "location": model.source.location,
+def model_entry(model: EvalModel, engine: dict | None = None) -> dict:
+    return {"spec": model.spec, "engine": engine, "kind": model.source.kind, "location": model.source.location,
             "language": model.language, "language_rule": model.language_rule, "comparable": model.comparable,
             "translator_in": model.translator_in, "translator_out": model.translator_out}
 
@@ -138,7 +140,9 @@ def recommend(models: list[EvalModel], test_results: dict, latency_p50: dict[str
 
 
 def build_report(*, report_name: str, seed: int, config: dict, models: list[EvalModel], sets: dict,
-                 results: dict, samples: list, dataset: dict, timing: dict, preferences: dict | None = None) -> dict:
+                 results: dict, samples: list, dataset: dict, timing: dict, engines: dict | None = None,
+                 preferences: dict | None = None) -> dict:
+    """The report; `engines` names per model what produced its numbers: {name: {generation, likelihood}}."""
     p50 = {}
     for name, per_model in timing.get("models", {}).items():
         presets = per_model.get("playthrough", {})
@@ -148,7 +152,7 @@ def build_report(*, report_name: str, seed: int, config: dict, models: list[Eval
         "schema_version": SCHEMA_VERSION,
         "report_name": report_name,
         "seed": seed,
-        "models": {m.name: model_entry(m) for m in models},
+        "models": {m.name: model_entry(m, (engines or {}).get(m.name)) for m in models},
         "model_order": [m.name for m in models],  # keys are sorted in the file; this keeps the config's order
         "sets": sets,
         "results": results,

@@ -13,7 +13,7 @@ LIKELIHOOD_COLUMNS = ("bits_per_char", "perplexity", "tokens", "characters", "sa
 GENERATION_COLUMNS = ("mean_length", "distinct_1", "distinct_2", "repeated_4gram_rate", "cyrillic_share",
                       "cut_action_share", "empty_share")
 TIMING_COLUMNS = ("latency_p50_s", "latency_p95_s", "tokens_per_s")
-TRANSLATION_COLUMNS = ("bleu", "chrf", "pairs")
+TRANSLATION_COLUMNS = ("bleu", "chrf", "pairs", "engine")
 
 
 def fmt(value) -> str:
@@ -68,19 +68,21 @@ def render(report: dict) -> str:
     else:
         out += ["None: no Russian-side model has a bits/char on the test split.", ""]
 
-    out += ["## Models", "", "| model | spec | language (rule) | likelihood comparable | translators |",
-            "|---|---|---|---|---|"]
+    out += ["## Models", "", "| model | spec | language (rule) | likelihood comparable | translators | "
+            "engine: generation / likelihood |", "|---|---|---|---|---|---|"]
     for name, m in models.items():
         translators = f"{m['translator_in']} / {m['translator_out']}" if m["translator_in"] else "–"
+        engine = m.get("engine") or {}
+        engines = f"{engine.get('generation', '?')} / {engine.get('likelihood', '?')}" if engine else "–"
         out.append(f"| {cell(name)} | `{cell(m['spec'])}` | {m['language']} ({cell(m['language_rule'])}) | "
-                   f"{'yes' if m['comparable'] else 'no (English side)'} | {cell(translators)} |")
+                   f"{'yes' if m['comparable'] else 'no (English side)'} | {cell(translators)} | {cell(engines)} |")
     out.append("")
 
     sets = report["sets"]
     if "test" in results:
         out += [f"## Test split ({sets['test']['size']} samples)", "",
-                "Likelihood of the gold result given the budgeted prompt. Bits/char is comparable across "
-                "tokenizers; bold marks the best among Russian-side models (English models are scored on their "
+                "Likelihood of the gold result given the budgeted prompt, scored by each model's engine (see "
+                "Models: ct2 scores in its compute type). Bits/char is comparable across tokenizers; bold marks the best among Russian-side models (English models are scored on their "
                 "translated English text).", "", table(results["test"], LIKELIHOOD_COLUMNS, eligible=comparable),
                 "", "![bits per character](bits_per_char.png)", ""]
     if "playthrough" in results:

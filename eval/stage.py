@@ -101,9 +101,8 @@ def evaluate_model(spec: EvalModel, pipeline, test, playthrough, presets, cfg, s
     """(test metrics, play-through metrics per preset, timing) of one loaded model; replies kept for samples."""
     started = time.perf_counter()
     max_turns = int(cfg.playthrough.max_turns)
-    engine = pipeline.engine
-    lik = likelihood(engine.model, engine.tokenizer, model_side_samples(pipeline, test, max_turns),
-                     engine.context_length, batch_size=int(cfg.likelihood.batch_size), max_turns=max_turns)
+    lik = likelihood(pipeline.engine, model_side_samples(pipeline, test, max_turns),
+                     batch_size=int(cfg.likelihood.batch_size), max_turns=max_turns)
     test_result = dict(lik.metrics(), side=spec.language, comparable=spec.comparable)
     timing = {"test_seconds": time.perf_counter() - started, "playthrough": {}}
     progress.update(1)
@@ -162,6 +161,7 @@ def run(cfg: DictConfig) -> Path:
 
     results: dict = {"test": {}, "playthrough": {}, "parallel": {}}
     timing: dict = {"started_at": started_at, "models": {}, "translators": {}}
+    engines: dict = {}  # per model, what produced its numbers (the engine scores with its own model too)
     shown = playthrough[: int(cfg.samples_in_report)]
     outputs: list[dict] = [{} for _ in shown]
     pool = TranslatorPool(cfg.translation, artifacts)
@@ -171,6 +171,8 @@ def run(cfg: DictConfig) -> Path:
             progress.set_postfix_str(spec.name)
             pipeline = load_pipeline(spec, cfg.engine, presets[0], artifacts, pool, int(cfg.playthrough.max_turns))
             load_seconds = time.perf_counter() - loaded_at
+            engines[spec.name] = {"generation": pipeline.engine.description,
+                                  "likelihood": pipeline.engine.description}
             test_result, play, model_timing, replies = evaluate_model(spec, pipeline, test, playthrough, presets,
                                                                       cfg, steering, progress)
             results["test"][spec.name] = test_result
@@ -189,7 +191,7 @@ def run(cfg: DictConfig) -> Path:
         translator = pool.get(t_spec, direction)
         metrics, _hyps, seconds = score_translator(translator, parallel, direction)
         key = f"{direction}:{t_spec}"
-        results["parallel"][key] = dict(metrics, model=t_spec)
+        results["parallel"][key] = dict(metrics, model=t_spec, engine=translator.description)
         timing["translators"][key] = {"seconds": seconds}
         log.info("translator %s: BLEU %.2f chrF %.2f", key, metrics["bleu"], metrics["chrf"])
 
@@ -202,7 +204,8 @@ def run(cfg: DictConfig) -> Path:
                "test_sha256": eval_sets.content_sha256(all_test)}
     report = build_report(report_name=str(cfg.report_name), seed=seed, config=config, models=models, sets=sets,
                           results=results, samples=[sample_entry(s, o) for s, o in zip(shown, outputs)],
-                          dataset=dataset, timing=timing, preferences=summarize(votes) if votes else None)
+                          dataset=dataset, timing=timing, engines=engines,
+                          preferences=summarize(votes) if votes else None)
     with publish_folder(out_dir) as staging:  # a report folder is replaced whole, never half-written
         write_json(report, staging / "report.json")
         write_markdown(report, staging / "report.md")

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-from adventure.config import PathsConfig, TranslationConfig, setting
+from adventure.config import CT2_COMPUTE_TYPES, PathsConfig, TranslationConfig, setting
 from scraping.site_protocol import DEFAULT_ENDING_LINKS
 
 
@@ -56,6 +56,9 @@ class TranslatorConfig:
     batch_size: int = setting("${translation.batch_size}", ge=1)
     num_beams: Optional[int] = setting("${translation.num_beams}", ge=1)
     cache: Optional[str] = setting("${translation.cache}", help="SQLite translation cache; reruns translate nothing twice")
+    engine: str = setting("${translation.engine}", choices=("hf", "ct2"), help="hf | ct2 (CTranslate2)")
+    compute_type: str = setting("${translation.compute_type}", choices=CT2_COMPUTE_TYPES, help="ct2 only")
+    threads: Optional[int] = setting("${translation.threads}", ge=1, help="ct2 only: CTranslate2 intra_threads")
 
 
 @dataclass

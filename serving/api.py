@@ -147,6 +147,7 @@ def healthz():
     write_error = svc.store.database.probe()  # while writes fail, try one: recovery needs no restart
     ok = svc.worker.alive and write_error is None
     body = {"status": "ok" if ok else "unavailable", "model": svc.choice.name, "language": svc.choice.language,
+            "engine": svc.worker.pipeline.engine.description,
             "database": "ok" if write_error is None else f"cannot be written: {write_error}",
             "long_polls": svc.clients.long_polls.active, "games_expired": svc.janitor.expired, **svc.worker.stats()}
     if not svc.worker.alive:

@@ -110,7 +110,8 @@ class ServingConfig:
     port: int = setting(5000, ge=0, le=65535, help="0: any free port (the log says which)")
     server: str = setting("waitress", choices=("waitress", "flask"), help="flask: Flask's development server")
     threads: int = setting(64, ge=1, help="waitress request threads: every long-poll holds one for up to 30 s")
-    seed: Optional[int] = setting(0, help="generation seed of the first batch; batch i uses seed + i (null: unseeded)")
+    seed: Optional[int] = setting(0, help="generation seed of the first batch; batch i uses seed + i (null: unseeded; "
+                                          "engine=ct2 seeds its sampler once, at the first batch)")
     history_turns: int = setting(10, ge=0, help="the seed fed the model the player's last 10 actions")
     default_world: str = setting(DEFAULT_WORLD, help="the world of a game created without one")
     queue: QueueConfig = field(default_factory=QueueConfig)

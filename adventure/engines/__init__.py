@@ -3,10 +3,13 @@ engine only through this interface, so serving and eval never change when an eng
 
     engine.tokenizer        the model's tokenizer (the prompt budget counts with it)
     engine.context_length   tokens the model can attend to
+    engine.description      what generates, e.g. "ct2 int8 on cpu" (eval reports name it)
     engine.generate(prompts, settings, seed=None) -> [Generation]   one continuation per prompt (token ids)
+    engine.score([(prompt ids, target ids)]) -> [nats]               likelihood of each target (eval)
     engine.close()
 
-`configs/engine/<name>.yaml` selects one (`engine=hf`); `load_engine` builds it for a model spec.
+`configs/engine/<name>.yaml` selects one: `engine=hf` (transformers, adventure/engines/hf.py) or `engine=ct2`
+(CTranslate2, adventure/engines/ct2.py); `load_engine` builds it for a model spec.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from pathlib import Path
 from adventure.engines.base import Engine, Generation
 from adventure.errors import GamioError
 
-__all__ = ["Engine", "Generation", "load_engine"]
+__all__ = ["Engine", "Generation", "load_engine", "ENGINES"]
+ENGINES = ("hf", "ct2")
 
 
 def load_engine(engine_cfg, spec: str, artifacts: Path, *, option: str = "model") -> Engine:
@@ -25,4 +29,8 @@ def load_engine(engine_cfg, spec: str, artifacts: Path, *, option: str = "model"
         from adventure.engines.hf import HFEngine
 
         return HFEngine.load(engine_cfg, spec, artifacts, option=option)
-    raise GamioError(f"engine={name!r} is not available; choose one of ['hf']")
+    if name == "ct2":
+        from adventure.engines.ct2 import CT2Engine
+
+        return CT2Engine.load(engine_cfg, spec, artifacts, option=option)
+    raise GamioError(f"engine={name!r} is not available; choose one of {list(ENGINES)}")

@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from adventure.engines.base import Generation, Progress
+from adventure.engines.base import Generation, Progress, finish_row
 from adventure.generation import GenerationSettings
 from adventure.models import context_length, load_causal_lm
 
@@ -19,6 +19,8 @@ class HFEngine:
         self.model, self.tokenizer = model, tokenizer
         self.context_length = context_length(model)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        dtype = str(model.dtype).removeprefix("torch.")
+        self.description = f"hf {dtype} on {next(model.parameters()).device.type}"
 
     @classmethod
     def load(cls, cfg, spec: str, artifacts: Path, *, option: str = "model") -> "HFEngine":
@@ -60,12 +62,36 @@ class HFEngine:
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
                                       pad_token_id=self.pad_id, eos_token_id=self.tokenizer.eos_token_id, **kwargs)
-        results = []
-        eos = self.tokenizer.eos_token_id
-        for row in out[:, width:].tolist():
-            row = row[: row.index(eos)] if eos in row else row
-            results.append(Generation(self.tokenizer.decode(row, skip_special_tokens=True), len(row)))
-        return results
+        return [finish_row(self.tokenizer, row, settings.stop_strings) for row in out[:, width:].tolist()]
+
+    def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *, batch_size: int = 8) -> list[float]:
+        """Summed NLL (nats) of each pair's target tokens given its prompt: right-padded batches, longest first."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
+        out = [0.0] * len(pairs)
+        for start in range(0, len(order), batch_size):
+            batch = [pairs[i] for i in order[start: start + batch_size]]
+            width = max(len(p) + len(t) for p, t in batch)
+            ids = torch.zeros((len(batch), width), dtype=torch.long)  # right padding: positions stay 0..n-1
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            for row, (prompt, target) in enumerate(batch):
+                seq = list(prompt) + list(target)
+                ids[row, : len(seq)] = torch.tensor(seq)
+                mask[row, : len(seq)] = 1
+                labels[row, len(prompt): len(seq)] = torch.tensor(list(target))
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+            # Position t predicts token t+1.
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            gold = labels[:, 1:].to(device)
+            picked = logp.gather(-1, gold.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            nll = -(picked * (gold != -100)).sum(dim=1).double()
+            for row, index in enumerate(order[start: start + batch_size]):
+                out[index] = float(nll[row])
+        return out
 
     def close(self) -> None:
         self.model = None

@@ -121,9 +121,11 @@ def test_tiny_marian_reloads_and_has_learnt_the_parallel_set(tiny_artifacts, pai
         assert (folder / name).is_file(), name
     vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
     assert {"</s>", "<unk>", "<pad>"} <= set(vocab)
+    assert vocab["<pad>"] == len(vocab) - 1  # opus-mt's layout, which CTranslate2's converter relies on
     assert isinstance(AutoTokenizer.from_pretrained(folder), MarianTokenizer)
     model = MarianMTModel.from_pretrained(folder)
     assert model.config.pad_token_id == vocab["<pad>"] and model.config.eos_token_id == vocab["</s>"]
+    assert not model.get_input_embeddings().weight[vocab["<pad>"]].any()  # the decoder starts from zeros
 
     # It learnt from the parallel set: its loss on the training pairs is far below its untrained initialisation's.
     import torch

@@ -16,7 +16,8 @@ from adventure.budget import encode_text
 from adventure.models import ModelSource
 from adventure.story_format import Sample, render_prompt
 from eval.eval_sets import cap, playthrough_set
-from eval.likelihood import ScoredText, likelihood, prepare, target_nll
+from adventure.engines.hf import HFEngine
+from eval.likelihood import ScoredText, likelihood, prepare
 from eval.model_set import EvalModel, detect_language
 from eval.report import recommend, rounded
 from eval.text_metrics import METRICS_DIR, likelihood_metrics, load_metric, text_metrics
@@ -35,7 +36,11 @@ def tiny(tiny_untrained_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(tiny_untrained_dir).eval()
-    return model, AutoTokenizer.from_pretrained(tiny_untrained_dir)
+    return HFEngine(model, AutoTokenizer.from_pretrained(tiny_untrained_dir))
+
+
+def pairs_of(items):
+    return [(i.prompt_ids, i.target_ids) for i in items]
 
 
 SAMPLES = [sample(),
@@ -47,9 +52,9 @@ SAMPLES = [sample(),
 def test_likelihood_matches_a_direct_forward_pass(tiny):
     import torch
 
-    model, tokenizer = tiny
+    model, tokenizer = tiny.model, tiny.tokenizer
     items = [prepare(tokenizer, s, 512) for s in SAMPLES]
-    batched = target_nll(model, items, batch_size=2)  # padding and batching must not change anything
+    batched = tiny.score(pairs_of(items), batch_size=2)  # padding and batching must not change anything
     for item, got in zip(items, batched):
         ids = torch.tensor([item.prompt_ids + item.target_ids])
         with torch.no_grad():
@@ -57,7 +62,7 @@ def test_likelihood_matches_a_direct_forward_pass(tiny):
         start = len(item.prompt_ids)
         expected = -sum(float(logp[t - 1, ids[0, t]]) for t in range(start, ids.shape[1]))
         assert got == pytest.approx(expected, rel=1e-4)
-    result = likelihood(model, tokenizer, SAMPLES, 512)
+    result = likelihood(tiny, SAMPLES)
     total = sum(batched)
     assert result.tokens == sum(len(i.target_ids) for i in items)
     assert result.characters == sum(len(s.target) for s in SAMPLES)
@@ -83,13 +88,13 @@ def test_uniform_model_gives_vocabulary_perplexity_and_log2v_bits_per_token(tiny
     with torch.no_grad():
         model.get_output_embeddings().weight.zero_()
     vocab = model.config.vocab_size
-    result = likelihood(model, tokenizer, SAMPLES, 512)
+    result = likelihood(HFEngine(model, tokenizer), SAMPLES)
     assert result.perplexity == pytest.approx(vocab, rel=1e-4)
     assert result.bits_per_char == pytest.approx(result.tokens * math.log2(vocab) / result.characters, rel=1e-4)
 
 
 def test_prompt_is_budgeted_and_overlong_result_is_cut_consistently(tiny):
-    model, tokenizer = tiny
+    tokenizer = tiny.tokenizer
     long = sample(world="Мир. " * 400, target="Очень длинный ответ рассказчика. " * 60,
                   history=[("Идти", "Вы идёте. " * 50)] * 5)
     item = prepare(tokenizer, long, 256)
@@ -251,19 +256,19 @@ def test_modules_load_outside_gamio_offline_and_give_hand_computed_values(resear
     assert "model_id" in researcher["wrong_config"] and "'texts' config" in researcher["wrong_config"]
 
 
-def nll_metrics(tokenizer, model, texts, prompts) -> dict:
-    """Mode A fed with NLLs from eval/likelihood.py: each text after its prompt, or after the start token."""
+def nll_metrics(engine, texts, prompts) -> dict:
+    """Mode A fed with NLLs from gamio's scoring: each text after its prompt, or after the start token."""
+    tokenizer = engine.tokenizer
     items = [ScoredText(encode_text(tokenizer, p) if p else [tokenizer.bos_token_id], encode_text(tokenizer, t),
                         len(t), False) for t, p in zip(texts, prompts)]
-    return load_metric("bits_per_char").compute(nll_nats=target_nll(model, items),
+    return load_metric("bits_per_char").compute(nll_nats=engine.score(pairs_of(items)),
                                                 tokens=[len(i.target_ids) for i in items],
                                                 characters=[len(t) for t in texts])
 
 
 @pytest.mark.parametrize("key,prompts", [("texts", [None] * len(TEXTS)), ("prompted", PROMPTS)])
 def test_scoring_texts_with_a_model_agrees_with_gamio_likelihood(researcher, tiny, key, prompts):
-    model, tokenizer = tiny
-    expected = nll_metrics(tokenizer, model, TEXTS, prompts)
+    expected = nll_metrics(tiny, TEXTS, prompts)
     got = researcher[key]
     assert (got["tokens"], got["characters"]) == (expected["tokens"], expected["characters"])
     assert got["characters"] == sum(len(t) for t in TEXTS)

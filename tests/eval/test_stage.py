@@ -99,6 +99,23 @@ def test_default_report_recommends_trained_over_untrained_and_is_reproducible(ev
     assert json.loads(first)["timing"] != json.loads(second.read_bytes())["timing"]
 
 
+@pytest.mark.slow
+def test_reports_name_their_engine_and_ct2_int8_bits_per_char_stay_near_hf(eval_artifacts):
+    """The default engine (ct2, int8 on CPU) against engine=hf on the same models: each report says which engine
+    produced its generation and likelihood numbers, and int8 bits/char stay within 2% of hf float32's."""
+    run_eval(eval_artifacts, *FAST, "report_name=engine-ct2")
+    run_eval(eval_artifacts, *FAST, "engine=hf", "report_name=engine-hf")
+    ct2, hf = read_report(eval_artifacts, "engine-ct2"), read_report(eval_artifacts, "engine-hf")
+    for report, engine in ((ct2, "ct2 int8 on cpu"), (hf, "hf float32 on cpu")):
+        assert report["models"]["tiny"]["engine"] == {"generation": engine, "likelihood": engine}
+        md = (eval_artifacts / "reports" / report["report_name"] / "report.md").read_text(encoding="utf-8")
+        assert f"| {engine} / {engine} |" in md
+    for model in ("tiny", "tiny-untrained"):
+        assert ct2["results"]["test"][model]["bits_per_char"] == pytest.approx(
+            hf["results"]["test"][model]["bits_per_char"], rel=0.02)
+    assert ct2["provenance"]["packages"]["ctranslate2"]
+
+
 def test_missing_model_fails_before_work_naming_it(eval_artifacts):
     missing = eval_artifacts / "models" / "no_such_model"
     done = run_eval(eval_artifacts, f"models=[tiny,{missing}]", "report_name=missing-model", check=False)

@@ -71,6 +71,15 @@ def test_play_retry_undo_flow_keeps_actions_literal(app):
     assert health["mean_batch_size"] >= 1 and health["latency_p95_s"] >= health["latency_p50_s"] >= 0
 
 
+def test_either_engine_serves_turns(app, make_app):
+    """ct2 is the default engine; engine=hf still serves the same API."""
+    for (client, _), engine in ((app, "ct2 int8 on cpu"), (make_app("engine=hf"), "hf float32 on cpu")):
+        assert client.get("/healthz").get_json()["engine"] == engine
+        game_id, auth, _ = new_game(client)
+        job = client.post(f"/api/games/{game_id}/turns", json={"action": "иду"}, headers=auth).get_json()
+        assert wait_done(client, job["job_id"])["status"] == "done"
+
+
 def test_custom_world_is_kept_literally(app):
     client, _ = app
     world = "Город <b>N</b>.\n\nНочь & туман."

@@ -1,6 +1,7 @@
 """Translate-wrap of an English model: the action (and the world) go ru->en, the prompt is built from the English
 history, the reply is cleaned in English and comes back en->ru; both languages are stored.
-The "English model" is the tiny GPT-2 served with language=en; the translators are tiny Marian models."""
+The "English model" is the tiny GPT-2 served with language=en; the translators are tiny Marian models (on
+CTranslate2 here, translation.engine=ct2; tests/adventure/test_translation.py covers the hf ones)."""
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,7 @@ def english_app(tiny_untrained_dir, tmp_path_factory):
     artifacts = tmp_path_factory.mktemp("serving-en")
     install_tiny_marians(artifacts)
     cfg = compose_serving_config([f"model={tiny_untrained_dir}", "language=en", f"paths.artifacts={artifacts}",
-                                  "translation=tiny", "translation.num_beams=1",
+                                  "translation=tiny", "translation.num_beams=1", "translation.engine=ct2",
                                   "generation.max_new_tokens=8"])
     service = build_service(cfg)
     yield create_app(cfg, service).test_client(), service
