@@ -79,3 +79,34 @@ class ReplyStream:
             return
         self.events.append((kind, value))
         self.emit(kind, value)
+
+
+class RawStream:
+    """A raw completion's stream (the OpenAI / Kobold endpoints): the text as it is written, holding back only
+    what could still change: a character still being decoded, and a tail that may be the start of a stop string."""
+
+    def __init__(self, emit: Callable[[str, str], None], stop=()):
+        self.emit, self.stop, self.shown = emit, [s for s in stop if s], ""
+
+    def feed(self, raw: str) -> None:
+        end = len(raw.rstrip("\ufffd"))
+        for stop in self.stop:
+            found = raw.find(stop)
+            if found >= 0:
+                end = min(end, found)
+            for k in range(min(len(stop) - 1, len(raw)), 0, -1):
+                if raw.endswith(stop[:k]):
+                    end = min(end, len(raw) - k)
+                    break
+        self._show(raw[:end])
+
+    def finish(self, final: str) -> None:
+        self._show(final)
+
+    def _show(self, text: str) -> None:
+        if text.startswith(self.shown):
+            if len(text) > len(self.shown):
+                self.emit("token", text[len(self.shown):])
+        elif text != self.shown:
+            self.emit("reset", text)
+        self.shown = text

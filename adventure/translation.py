@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -124,6 +125,8 @@ class Translator:
         # Different decoding gives different translations: the beam count is part of the cache key.
         self.model_key = f"{key}#{self.direction}#beams={self.num_beams}"
         self.stats = {"segments": 0, "cached": 0, "translated": 0, "batches": 0}
+        # The game server's worker and its request threads (the context view) share a translator.
+        self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
 
     def _to_device(self, device: str) -> None:
@@ -145,6 +148,10 @@ class Translator:
         return plan_text(text, self.count_tokens, self.max_input_tokens, language=self.direction[:2])
 
     def translate(self, texts: list[str]) -> list[str]:
+        with self._lock:
+            return self._translate(texts)
+
+    def _translate(self, texts: list[str]) -> list[str]:
         """Translations of `texts`, in order, with line breaks and `> ` markers in place."""
         from tqdm.auto import tqdm
 

@@ -20,13 +20,13 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence, TypeVar
 
-from adventure.budget import BudgetedPrompt, Steered, build_prompt
+from adventure.budget import BudgetedPrompt, Steered, build_prompt, encode_text
 from adventure.cleanup import clean_generation
 from adventure.engines import Engine
 from adventure.generation import GenerationSettings
 from adventure.steering import NO_STEERING, Steering, banned_token_sequences, first_banned, triggered_world_info
 from adventure.story_format import DEFAULT_HISTORY_TURNS, Turn
-from adventure.streaming import Listener, ReplyStream
+from adventure.streaming import Listener, RawStream, ReplyStream
 from adventure.text import normalize_action, normalize_result
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,14 @@ class TurnInput:
     settings: GenerationSettings | None = None  # None: the pipeline's default preset
     steering: Steering = NO_STEERING  # memory, author's note, world info, banned words, stop strings
     steering_en: Steering | None = None  # English models: its texts translated (None: translate now)
+    raw: str | None = None  # a raw prompt (the OpenAI / Kobold endpoints): no story format, cleanup or translation
 
 
 @dataclass(frozen=True)
 class TurnResult:
     result: str  # what the player reads
     model_text: str  # the cleaned reply in the model's language
+    prompt: str  # the prompt as the model got it
     cut_action: bool  # cleanup cut an invented `> action`
     cut_unfinished: bool  # cleanup dropped an unfinished last sentence
     prompt_tokens: int
@@ -119,22 +121,30 @@ class TurnPipeline:
             return list(turns)
         wanted: list[str] = []
         for turn in turns:
+            if turn.raw is not None:
+                continue
             wanted += [normalize_result(turn.world)] * (turn.world_en is None)
             wanted += [normalize_action(turn.action)] * (turn.action_en is None)
-            if turn.history_en is None:
-                wanted += [text for a, r in turn.history for text in (normalize_action(a), normalize_result(r))]
+            shadow = turn.history_en or ((None, None),) * len(turn.history)
+            for (a, r), (a_en, r_en) in zip(turn.history, shadow):  # only what the game has not stored
+                wanted += [normalize_action(a)] * (a_en is None) + [normalize_result(r)] * (r_en is None)
             if turn.steering_en is None:
                 wanted += [t for t in _steering_texts(turn.steering) if t]
         unique = list(dict.fromkeys(wanted))
         english = dict(zip(unique, per_item(self.translators.to_english.translate, unique)))
         out: list[TurnInput | TurnFailure] = []
         for turn in turns:
+            if turn.raw is not None:
+                out.append(turn)
+                continue
             filled = replace(
                 turn,
                 world_en=turn.world_en if turn.world_en is not None else english[normalize_result(turn.world)],
                 action_en=turn.action_en if turn.action_en is not None else english[normalize_action(turn.action)],
-                history_en=turn.history_en if turn.history_en is not None else tuple(
-                    (english[normalize_action(a)], english[normalize_result(r)]) for a, r in turn.history),
+                history_en=tuple((a_en if a_en is not None else english[normalize_action(a)],
+                                  r_en if r_en is not None else english[normalize_result(r)])
+                                 for (a, r), (a_en, r_en) in zip(turn.history, turn.history_en
+                                                                 or ((None, None),) * len(turn.history))),
                 steering_en=turn.steering_en if turn.steering_en is not None else _translated(turn.steering, english))
             texts = [filled.world_en, filled.action_en, *(t for pair in filled.history_en for t in pair),
                      *_steering_texts(filled.steering_en)]
@@ -151,9 +161,21 @@ class TurnPipeline:
         recent = turn.history[-self.world_info_scan_turns:] if self.world_info_scan_turns > 0 else ()
         return triggered_world_info(entries, [text for pair in recent for text in pair] + [turn.action])
 
+    def raw_prompt(self, turn: TurnInput) -> BudgetedPrompt:
+        """A raw prompt clamped to the context: its last `context - max_new_tokens` tokens."""
+        settings = turn.settings or self.settings
+        budget = self.engine.context_length - settings.max_new_tokens
+        ids = encode_text(self.engine.tokenizer, turn.raw)
+        kept = ids[-budget:] if budget > 0 else []
+        return BudgetedPrompt(text=turn.raw if len(kept) == len(ids) else self.engine.tokenizer.decode(kept),
+                              input_ids=kept, turns_used=0, turns_dropped=0, world_cut_chars=0,
+                              action_cut_chars=len(ids) - len(kept))
+
     def prompt(self, turn: TurnInput) -> BudgetedPrompt:
         """The budgeted prompt of a model-side turn: every text normalised, steering placed, the oldest turns
         dropped first."""
+        if turn.raw is not None:
+            return self.raw_prompt(turn)
         world, history, action = ((turn.world_en, turn.history_en, turn.action_en) if self.english
                                   else (turn.world, turn.history, turn.action))
         steering = turn.steering_en if self.english else turn.steering
@@ -220,6 +242,13 @@ class TurnPipeline:
         for i in generated:
             if isinstance(generated[i], Exception):
                 outcomes[i] = failure(generated[i], "generation")
+        for i in [i for i in done if turns[i].raw is not None]:  # raw prompts: the text as the model wrote it
+            outcomes[i] = TurnResult(result=generated[i].text, model_text=generated[i].text, prompt=prompts[i].text,
+                                     cut_action=False, cut_unfinished=False, prompt_tokens=len(prompts[i].input_ids),
+                                     new_tokens=generated[i].new_tokens, turns_dropped=0)
+            if i in streams:
+                streams[i].finish(generated[i].text)
+        done = [i for i in done if turns[i].raw is None]
         cleaned = {i: clean_generation(_cut(generated[i].text, turns[i].steering),
                                        self.special_tokens) for i in done}
         player_texts = self._to_player_side([cleaned[i].text for i in done])
@@ -231,7 +260,7 @@ class TurnPipeline:
             english = dict(world_en=side.world_en if turns[i].world_en is None else None,
                            action_en=side.action_en, result_en=clean.text) if self.english else {}
             result = normalize_result(_cut(text, turns[i].steering) if self.english else text)
-            outcomes[i] = TurnResult(result=result, model_text=clean.text,
+            outcomes[i] = TurnResult(result=result, model_text=clean.text, prompt=prompts[i].text,
                                      cut_action=clean.cut_action, cut_unfinished=clean.cut_unfinished,
                                      prompt_tokens=len(prompts[i].input_ids), new_tokens=generated[i].new_tokens,
                                      turns_dropped=prompts[i].turns_dropped, **english)
@@ -239,7 +268,10 @@ class TurnPipeline:
                 streams[i].finish(result)
         return outcomes  # type: ignore[return-value]
 
-    def _stream(self, row: int, turn: TurnInput, listener: Listener) -> ReplyStream:
+    def _stream(self, row: int, turn: TurnInput, listener: Listener) -> ReplyStream | RawStream:
+        if turn.raw is not None:
+            return RawStream(lambda kind, text: listener(row, kind, text), stop=(turn.settings or self.settings)
+                             .stop_strings)
         translate = self.translators.to_russian.translate if self.english else None
         return ReplyStream(lambda kind, text: listener(row, kind, text), prepare=lambda raw: _cut(raw, turn.steering),
                            translate=translate)

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from pathlib import Path
 
 from flask import Flask, jsonify, send_from_directory
 from omegaconf import DictConfig
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from serving.api import api
+from serving.api_steering import steering_api
+from serving.api_story import story_api
+from serving.api_stream import stream_api
+from serving.compat import compat_api
+from serving.http import STATIC_DIR
 from serving.database import describe
 from serving.errors import ApiError
 from serving.service import GameService, build_service
 
 log = logging.getLogger(__name__)
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -43,7 +46,8 @@ def create_app(cfg: DictConfig, service: GameService | None = None) -> Flask:
     app.json.ensure_ascii = False  # Russian stays readable in responses
     app.extensions["gamio"] = service
     app.url_map.merge_slashes = False  # no 308 from //path to a Location built from the Host header
-    app.register_blueprint(api)
+    for blueprint in (api, steering_api, story_api, stream_api, compat_api):
+        app.register_blueprint(blueprint)
 
     @app.after_request
     def security_headers(response):

@@ -13,7 +13,7 @@ from typing import Any, List, Optional, Sequence
 from omegaconf import MISSING, DictConfig
 
 from adventure.config import PathsConfig, TranslationConfig, compose, setting
-from adventure.generation import GenerationSettings
+from adventure.generation import GenerationSettings, preset_names
 
 DEFAULT_WORLD = ("Вы стоите на опушке старого леса. Позади догорает деревня, впереди темнеет тропа, а в кармане у "
                  "вас лишь медный ключ и письмо без подписи.")
@@ -94,6 +94,35 @@ class GamesConfig:
     expire_every_s: float = setting(3600.0, gt=0, help="how often expiry runs (also once at start)")
 
 
+def presets_problem(names) -> str | None:
+    unknown = [n for n in names if n not in preset_names()]
+    return f"unknown preset(s) {unknown}; choose from {preset_names()}" if unknown else None
+
+
+@dataclass
+class SteeringConfig:
+    world_info_scan_turns: int = setting(4, ge=0, help="world-info keys are looked for in the last K turns and the "
+                                                       "new action")
+    world_info_share: float = setting(0.25, gt=0, le=1, help="share of the context world info may take")
+    max_result_chars: int = setting(4000, ge=1, help="an edited reply may be this long (413 beyond)")
+
+
+@dataclass
+class ArenaConfig:
+    models: List[str] = setting([], help="more models (specs like `model`) loaded beside the main one; games "
+                                         "created with {\"arena\": true} get blind two-model turns")
+    rate: float = setting(0.5, ge=0, le=1, help="share of an arena game's turns that are blind comparisons")
+
+
+@dataclass
+class ApiConfig:
+    """The OpenAI- and Kobold-compatible endpoints (serving/compat.py)."""
+    keys: List[str] = setting([], help="Bearer keys that open /v1/* and /api/v1|extra/*; empty: open, like the "
+                                       "game API")
+    max_tokens: int = setting(512, ge=1, help="cap of max_tokens / max_length of one request")
+    max_n: int = setting(4, ge=1, le=16, help="cap of n (completions per request)")
+
+
 @dataclass
 class ServingConfig:
     paths: PathsConfig = MISSING
@@ -120,6 +149,11 @@ class ServingConfig:
     games: GamesConfig = field(default_factory=GamesConfig)
     db: str = setting("${paths.artifacts}/serving/gamio.sqlite", check=db_problem,
                       help="games, turns and jobs (SQLite, WAL)")
+    presets: List[str] = setting(["gamio", "gamio_sample", "greedy"], check=presets_problem,
+                                 help="the generation presets a game may choose (GET /api/presets)")
+    steering: SteeringConfig = field(default_factory=SteeringConfig)
+    arena: ArenaConfig = field(default_factory=ArenaConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
 
 
 def compose_serving_config(overrides: Sequence[str] = ()) -> DictConfig:

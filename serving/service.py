@@ -1,12 +1,14 @@
-"""Wiring: from the serving config to a running service (store, engine, translators, turn pipeline, worker).
+"""Wiring: from the serving config to a running service (store, engines, translators, turn pipelines, worker).
 
 The model is loaded before the server listens, so a missing model is one clear error at start, and a server
 that answers /healthz can generate. An existing database is opened (and its integrity checked) before the model
 loads, so a damaged one is refused at once; a new one is created only once the model is there, so a refused
 start leaves no database behind. Jobs left by a crash are queued again before new ones are accepted.
+Arena models (`arena.models`) are loaded beside the main one, each behind its own turn pipeline.
 """
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,16 +16,18 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from adventure.engines import load_engine
+from adventure.errors import GamioError
 from adventure.generation import GenerationSettings
 from adventure.paths import artifacts_dir
 from adventure.translation import build_translators
 from adventure.turns import TurnPipeline
-from adventure.errors import GamioError
-from serving.config import LimitsConfig
+from serving.config import ApiConfig, LimitsConfig, SteeringConfig
 from serving.janitor import Janitor
+from serving.jobs import MAIN, JobPlanner
 from serving.limits import ClientLimits
 from serving.model_choice import ModelChoice, choose_model
 from serving.store import Store
+from serving.story import StoryEditor
 from serving.worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -38,16 +42,26 @@ class GameService:
     default_world: str
     janitor: Janitor
     clients: ClientLimits
+    story: StoryEditor
+    presets: dict[str, GenerationSettings]
+    viewer: TurnPipeline  # the main pipeline for request threads: its own tokenizer (the context view)
+    steering: SteeringConfig
+    api: ApiConfig
+    arena_rate: float = 0.0
+
+    @property
+    def arena_models(self) -> list[str]:
+        return [name for key, name in self.worker.names.items() if key != MAIN]
 
     def close(self) -> None:
         """Stop the threads that write, then checkpoint and close the database (SIGTERM comes here too)."""
         self.worker.stop()
         self.janitor.stop()
         self.store.close()
-        pipeline = self.worker.pipeline
-        pipeline.engine.close()
-        if pipeline.translators is not None:
-            pipeline.translators.close()
+        for pipeline in self.worker.planner.pipelines.values():
+            pipeline.engine.close()
+            if pipeline.translators is not None:
+                pipeline.translators.close()
 
 
 def build_pipeline(cfg: DictConfig, choice: ModelChoice, artifacts: Path) -> TurnPipeline:
@@ -57,42 +71,75 @@ def build_pipeline(cfg: DictConfig, choice: ModelChoice, artifacts: Path) -> Tur
     translators = build_translators(cfg.translation, artifacts) if choice.language == "en" else None
     settings = GenerationSettings.from_mapping(OmegaConf.to_container(cfg.generation, resolve=True))
     return TurnPipeline(engine, settings, language=choice.language, translators=translators,
-                        history_turns=int(cfg.history_turns))
+                        history_turns=int(cfg.history_turns),
+                        world_info_scan_turns=int(cfg.steering.world_info_scan_turns),
+                        world_info_share=float(cfg.steering.world_info_share))
 
 
-def load_model(cfg: DictConfig, artifacts: Path) -> tuple[ModelChoice, TurnPipeline]:
-    """The model and its pipeline; an error names the `model` setting."""
+def load_model(cfg: DictConfig, artifacts: Path, spec: str, key: str = "model") -> tuple[ModelChoice, TurnPipeline]:
+    """A model and its pipeline; an error names the setting it came from."""
     try:
-        choice = choose_model(str(cfg.model), str(cfg.language), artifacts)
+        choice = choose_model(spec, str(cfg.language) if key == "model" else "auto", artifacts)
         return choice, build_pipeline(cfg, choice, artifacts)
     except GamioError as exc:
-        prefix = f"model={cfg.model}: "
+        prefix = f"{key}={spec}: "
         message = str(exc)
         raise GamioError(message if message.startswith(prefix) else prefix + message) from None
+
+
+class _Tokenizing:
+    """What the prompt budget needs of an engine, for request threads: a tokenizer of their own (a fast
+    tokenizer is not safe to share with the worker thread) and the context length."""
+
+    def __init__(self, engine):
+        self.tokenizer, self.context_length = copy.deepcopy(engine.tokenizer), engine.context_length
+
+
+def request_side(pipeline: TurnPipeline) -> TurnPipeline:
+    viewer = copy.copy(pipeline)
+    viewer.engine = _Tokenizing(pipeline.engine)
+    viewer._banned = {}
+    return viewer
 
 
 def build_service(cfg: DictConfig) -> GameService:
     artifacts = artifacts_dir(cfg)
     db_path = Path(str(cfg.db)).expanduser()
     store = Store(db_path) if db_path.exists() else None
+    pipelines, names = {}, {}
     try:
-        choice, pipeline = load_model(cfg, artifacts)
+        choice, pipelines[MAIN] = load_model(cfg, artifacts, str(cfg.model))
+        names[MAIN] = choice.name
+        for index, spec in enumerate(cfg.arena.models):
+            arena_choice, pipeline = load_model(cfg, artifacts, str(spec), f"arena.models[{index}]")
+            if arena_choice.name in names.values():
+                raise GamioError(f"arena.models[{index}]={spec}: its name {arena_choice.name!r} is taken; each "
+                                 f"model of an arena needs its own")
+            pipelines[arena_choice.name], names[arena_choice.name] = pipeline, arena_choice.name
     except BaseException:
         if store is not None:
             store.close()
+        for pipeline in pipelines.values():
+            pipeline.engine.close()
         raise
     store = store or Store(db_path)
     recovered = store.recover()
     if recovered:
         log.info("recovered %d job(s) accepted before the last stop; they run first", len(recovered))
     limits = LimitsConfig(**OmegaConf.to_container(cfg.limits, resolve=True))
-    worker = ModelWorker(pipeline, store, max_size=int(cfg.queue.max_size), max_batch=int(cfg.queue.max_batch),
-                         seed=cfg.seed, max_per_client=limits.max_queued_per_client)
+    presets = {name: GenerationSettings.load(name) for name in cfg.presets}
+    worker = ModelWorker(JobPlanner(pipelines, presets), store, max_size=int(cfg.queue.max_size),
+                         max_batch=int(cfg.queue.max_batch), seed=cfg.seed, names=names,
+                         max_per_client=limits.max_queued_per_client)
     worker.start(recovered)
     janitor = Janitor(store, checkpoint_interval_s=float(cfg.storage.checkpoint_interval_s),
                       expire_after_days=cfg.games.expire_after_days, expire_every_s=float(cfg.games.expire_every_s))
     janitor.start()
-    log.info("model %s ready: context %d tokens, %d new tokens per turn, max_batch=%d", choice.name,
-             pipeline.engine.context_length, pipeline.settings.max_new_tokens, worker.max_batch)
+    main = pipelines[MAIN]
+    log.info("model %s ready: context %d tokens, %d new tokens per turn, max_batch=%d%s", choice.name,
+             main.engine.context_length, main.settings.max_new_tokens, worker.max_batch,
+             f"; arena with {sorted(names.values())}" if len(names) > 1 else "")
     return GameService(store=store, worker=worker, choice=choice, limits=limits, default_world=str(cfg.default_world),
-                       janitor=janitor, clients=ClientLimits(limits))
+                       janitor=janitor, clients=ClientLimits(limits), story=StoryEditor(store), presets=presets,
+                       viewer=request_side(main), steering=SteeringConfig(**OmegaConf.to_container(cfg.steering)),
+                       api=ApiConfig(**OmegaConf.to_container(cfg.api)), arena_rate=float(cfg.arena.rate))

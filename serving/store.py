@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import time
 import uuid
@@ -59,18 +60,56 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL
 );
+CREATE TABLE IF NOT EXISTS votes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    game_id TEXT NOT NULL,
+    turn_idx INTEGER NOT NULL,
+    prompt TEXT NOT NULL,            -- what the main model was asked (eval's preference set keeps it)
+    text_a TEXT NOT NULL,            -- the variant shown first
+    text_b TEXT NOT NULL,
+    model_a TEXT NOT NULL,
+    model_b TEXT NOT NULL,
+    choice TEXT NOT NULL,            -- a | b
+    created REAL NOT NULL
+);
 """
 # Columns added after the first release: (table, column, declaration). A database written by an older version
 # gets them at start; new ones go here (not into _SCHEMA), so that both kinds of database end up alike.
 _ADDED_COLUMNS = (
     ("turns", "job_id", "TEXT"),      # the job whose result the turn holds (its turn job, or the last retry)
     ("games", "touched", "REAL"),     # the last change (created, turn accepted or written, undo): for expiry
+    ("games", "steering", "TEXT"),    # JSON: memory, author's note, world info, banned words, stop strings
+    ("games", "preset", "TEXT"),      # a generation preset name; NULL: the server's
+    ("games", "arena", "INTEGER"),    # 1: the player agreed to blind two-model turns
+    ("games", "share_id", "TEXT"),    # a read-only link's id; NULL: not shared
+    ("games", "redo", "TEXT"),        # JSON stack of undone turns (a new turn clears it)
+    ("turns", "variants", "TEXT"),    # JSON [{text, text_en, model}]; NULL (older rows): the one result
+    ("turns", "chosen", "INTEGER"),   # the variant `result` holds
+    ("turns", "arena", "INTEGER"),    # 1: two models' blind variants; 2: voted
+    ("turns", "prompt", "TEXT"),      # the prompt the (main) model was asked: what a vote is about
+    ("jobs", "n", "INTEGER"),         # variants asked for
+    ("jobs", "arena", "INTEGER"),     # 1: generate this turn with two models, blind
 )
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_game ON jobs (game_id, status);
 CREATE INDEX IF NOT EXISTS turns_by_job ON turns (job_id);
 CREATE INDEX IF NOT EXISTS games_by_touched ON games (touched);
+CREATE UNIQUE INDEX IF NOT EXISTS games_by_share ON games (share_id);
 """
+
+
+def dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def turn_row(row) -> dict:
+    """A turn as a dict, with its variants decoded (an older row's one result is its only variant)."""
+    turn = dict(row)
+    raw = turn.get("variants")
+    turn["variants"] = json.loads(raw) if raw else [{"text": turn["result"], "text_en": turn.get("result_en"),
+                                                     "model": None}]
+    turn["chosen"] = turn.get("chosen") or 0
+    return turn
 
 
 def token_hash(token: str) -> str:
@@ -97,14 +136,16 @@ class Store:
 
     # ---- games -------------------------------------------------------------------------------------------
 
-    def create_game(self, world: str) -> tuple[str, str]:
+    def create_game(self, world: str, *, arena: bool = False, steering: dict | None = None,
+                    preset: str | None = None) -> tuple[str, str]:
         """A new game: (game_id, token). The token is returned once and only its hash is kept."""
         game_id = uuid.uuid4().hex
         token = secrets.token_urlsafe(32)  # 256 random bits
         with self._transaction() as db:
             now = time.time()
-            db.execute("INSERT INTO games (id, token_sha256, world, created, touched) VALUES (?, ?, ?, ?, ?)",
-                       (game_id, token_hash(token), world, now, now))
+            db.execute("INSERT INTO games (id, token_sha256, world, created, touched, arena, steering, preset) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (game_id, token_hash(token), world, now, now, int(arena),
+                                                            json.dumps(steering) if steering else None, preset))
         return game_id, token
 
     def authorize(self, game_id: str, token: str | None) -> None:
@@ -127,7 +168,10 @@ class Store:
             pending = self._db.execute("SELECT id FROM jobs WHERE game_id = ? AND status IN ('queued', 'running')",
                                        (game_id,)).fetchone()
         return {"id": game["id"], "world": game["world"], "world_en": game["world_en"], "version": game["version"],
-                "turns": [dict(t) for t in turns], "pending_job": pending["id"] if pending else None}
+                "turns": [turn_row(t) for t in turns], "pending_job": pending["id"] if pending else None,
+                "steering": json.loads(game["steering"] or "{}"), "preset": game["preset"],
+                "arena": bool(game["arena"]), "share_id": game["share_id"],
+                "redo": len(json.loads(game["redo"] or "[]"))}
 
     def undo(self, game_id: str) -> None:
         """Drop the last turn; refused while a job of the game is pending or when there is no turn."""
@@ -136,20 +180,25 @@ class Store:
             last = db.execute("SELECT MAX(idx) FROM turns WHERE game_id = ?", (game_id,)).fetchone()[0]
             if last is None:
                 raise Conflict("there is no turn to undo")
+            undone = dict(db.execute("SELECT * FROM turns WHERE game_id = ? AND idx = ?", (game_id, last)).fetchone())
+            redo = json.loads(db.execute("SELECT redo FROM games WHERE id = ?", (game_id,)).fetchone()[0] or "[]")
             db.execute("DELETE FROM turns WHERE game_id = ? AND idx = ?", (game_id, last))
-            db.execute("UPDATE games SET version = version + 1, touched = ? WHERE id = ?", (time.time(), game_id))
+            db.execute("UPDATE games SET version = version + 1, touched = ?, redo = ? WHERE id = ?",
+                       (time.time(), json.dumps(redo + [undone], ensure_ascii=False), game_id))
 
     # ---- jobs --------------------------------------------------------------------------------------------
 
-    def add_job(self, game_id: str, kind: str, action: str | None = None) -> str:
-        """Accept a job: a new turn with `action`, or a retry of the last turn. One pending job per game."""
+    def add_job(self, game_id: str, kind: str, action: str | None = None, *, n: int = 1, arena: bool = False) -> str:
+        """Accept a job: a new turn with `action` (`n` variants; `arena`: two models, blind), or a retry (one more
+        variant of the last turn). One pending job per game."""
         job_id = secrets.token_urlsafe(16)  # job ids are capabilities (GET /api/jobs has no token): unguessable
         with self._transaction() as db:
             action = self._check_job(db, game_id, kind, action)
             version = db.execute("SELECT version FROM games WHERE id = ?", (game_id,)).fetchone()[0]
             now = time.time()
-            db.execute("INSERT INTO jobs (id, game_id, kind, action, game_version, status, created) "
-                       "VALUES (?, ?, ?, ?, ?, 'queued', ?)", (job_id, game_id, kind, action, version, now))
+            db.execute("INSERT INTO jobs (id, game_id, kind, action, game_version, status, created, n, arena) "
+                       "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                       (job_id, game_id, kind, action, version, now, n, int(arena)))
             db.execute("UPDATE games SET touched = ? WHERE id = ?", (now, game_id))
         return job_id
 
@@ -185,26 +234,38 @@ class Store:
             job["turn"] = None
             if job["status"] == "done":
                 turn = self._db.execute("SELECT * FROM turns WHERE job_id = ?", (job_id,)).fetchone()
-                if turn is None:  # a turn written before turns had job_id: the game's turn at its index
+                if turn is None and job["kind"] == "retry":  # a retry's turn holds the variant it added
+                    turn = self._db.execute("SELECT * FROM turns WHERE game_id = ? AND idx = ?",
+                                            (job["game_id"], job["turn_idx"])).fetchone()
+                    if turn is not None and not any(v.get("job") == job_id for v in turn_row(turn)["variants"]):
+                        turn = None
+                elif turn is None:  # a turn written before turns had job_id: the game's turn at its index
                     turn = self._db.execute("SELECT * FROM turns WHERE game_id = ? AND idx = ? AND job_id IS NULL",
                                             (job["game_id"], job["turn_idx"])).fetchone()
-                job["turn"] = dict(turn) if turn else None  # None: undone (or replaced by a retry) since
+                job["turn"] = turn_row(turn) if turn else None  # None: undone (or replaced by a retry) since
         return job
 
     def job_context(self, job_id: str) -> dict:
         """What the worker needs to generate a job: the job, its game's world and turns."""
         job = self.job(job_id)
         game = self.game(job["game_id"])
-        return {"job": job, "world": game["world"], "world_en": game["world_en"], "turns": game["turns"]}
+        return {"job": job, "world": game["world"], "world_en": game["world_en"], "turns": game["turns"],
+                "steering": game["steering"], "preset": game["preset"]}
 
     def mark_running(self, job_ids: list[str]) -> None:
         with self._transaction() as db:
             db.executemany("UPDATE jobs SET status = 'running', started = ? WHERE id = ? AND status = 'queued'",
                            [(time.time(), job_id) for job_id in job_ids])
 
-    def complete(self, job_id: str, *, result: str, action_en: str | None = None, result_en: str | None = None,
-                 world_en: str | None = None) -> bool:
-        """Write the job's turn and mark it done in one transaction; False (job failed) if the game changed."""
+    def complete(self, job_id: str, *, variants: list[dict] | None = None, result: str | None = None,
+                 result_en: str | None = None, action_en: str | None = None, world_en: str | None = None,
+                 prompt: str | None = None) -> bool:
+        """Write the job's turn and mark it done in one transaction; False (job failed) if the game changed.
+        `variants`: [{text, text_en, model}]. A turn job's turn gets them (the first chosen); a retry adds them to
+        the last turn and chooses the first new one, so no earlier variant is lost. Each variant remembers its job."""
+        if variants is None:  # one result (the turn of an older caller)
+            variants = [{"text": result, "text_en": result_en, "model": None}]
+        variants = [dict(v, job=job_id) for v in variants]
         with self._transaction() as db:
             job = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if job is None or job["status"] not in PENDING:
@@ -217,15 +278,25 @@ class Store:
                 db.execute("UPDATE games SET world_en = ? WHERE id = ? AND world_en IS NULL", (world_en, job["game_id"]))
             now = time.time()
             if job["kind"] == "retry":
-                idx = db.execute("SELECT MAX(idx) FROM turns WHERE game_id = ?", (job["game_id"],)).fetchone()[0]
-                db.execute("UPDATE turns SET result = ?, result_en = ?, created = ?, job_id = ? "
-                           "WHERE game_id = ? AND idx = ?", (result, result_en, now, job_id, job["game_id"], idx))
+                last = db.execute("SELECT * FROM turns WHERE game_id = ? ORDER BY idx DESC LIMIT 1",
+                                  (job["game_id"],)).fetchone()
+                idx, kept = last["idx"], turn_row(last)["variants"]
+                chosen = len(kept)
+                all_variants = kept + variants
+                db.execute("UPDATE turns SET result = ?, result_en = ?, variants = ?, chosen = ?, created = ? "
+                           "WHERE game_id = ? AND idx = ?",
+                           (all_variants[chosen]["text"], all_variants[chosen].get("text_en"), dumps(all_variants),
+                            chosen, now, job["game_id"], idx))
+                redo_change = ""
             else:
                 idx = db.execute("SELECT COUNT(*) FROM turns WHERE game_id = ?", (job["game_id"],)).fetchone()[0]
-                db.execute("INSERT INTO turns (game_id, idx, action, result, action_en, result_en, created, job_id) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           (job["game_id"], idx, job["action"], result, action_en, result_en, now, job_id))
-            db.execute("UPDATE games SET version = version + 1, touched = ? WHERE id = ?", (now, job["game_id"]))
+                db.execute("INSERT INTO turns (game_id, idx, action, result, action_en, result_en, created, job_id, "
+                           "variants, chosen, arena, prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                           (job["game_id"], idx, job["action"], variants[0]["text"], action_en,
+                            variants[0].get("text_en"), now, job_id, dumps(variants), job["arena"] or 0, prompt))
+                redo_change = ", redo = NULL"  # a new turn clears what undo kept for redo
+            db.execute(f"UPDATE games SET version = version + 1, touched = ?{redo_change} WHERE id = ?",
+                       (now, job["game_id"]))
             db.execute("UPDATE jobs SET status = 'done', turn_idx = ?, finished = ? WHERE id = ?", (idx, now, job_id))
         return True
 

@@ -1,4 +1,4 @@
-"""The model worker: one thread owns the model and consumes a bounded queue of job ids.
+"""The model worker: one thread owns the models and consumes a bounded queue of jobs.
 
 The seed's server queued every request and had one worker serve them one by one, because parallel generation
 "sends the server into shock". Here the one worker stays, but it takes every waiting job up to `max_batch` and
@@ -10,7 +10,8 @@ when the process dies. The worker never dies on a bad job: that job fails with i
 When the database refuses writes (disk full, read-only), the jobs it could not finish go back to the front of
 the queue and wait, probed every second, until writes work again: nothing is lost and nothing stays stuck.
 Each client (remote address) may have `max_per_client` jobs queued or running at once, so one client cannot
-fill the shared queue.
+fill the shared queue. Game jobs (ids of stored jobs) and raw jobs (the OpenAI / Kobold endpoints, in memory)
+share the queue and its batches (serving/jobs.py); replies are published to the stream hub as they are written.
 """
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ import time
 from collections import deque
 
 from adventure.stats import percentile as shared_percentile
-from adventure.turns import TurnPipeline, TurnResult
 from serving.database import StorageUnavailable
 from serving.errors import QueueFull, Unavailable
-from serving.game import turn_input
+from serving.jobs import MAIN, JobPlanner, RawJob, variants
 from serving.store import FINAL, Store
+from serving.streams import StreamHub
 
 log = logging.getLogger(__name__)
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])(?:/[\w.@+-]+){2,}/?")
@@ -38,14 +39,18 @@ def without_paths(reason: str) -> str:
 
 
 class ModelWorker:
-    def __init__(self, pipeline: TurnPipeline, store: Store, *, max_size: int = 64, max_batch: int = 8,
-                 seed: int | None = None, max_per_client: int | None = None, probe_interval_s: float = 1.0):
+    def __init__(self, planner: JobPlanner, store: Store, *, max_size: int = 64, max_batch: int = 8,
+                 seed: int | None = None, max_per_client: int | None = None, probe_interval_s: float = 1.0,
+                 names: dict[str, str] | None = None, hub: StreamHub | None = None):
         if max_size < 1 or max_batch < 1:
             raise ValueError(f"queue.max_size and queue.max_batch must be >= 1, got {max_size}, {max_batch}")
-        self.pipeline, self.store, self.seed = pipeline, store, seed
+        self.planner, self.store, self.seed = planner, store, seed
+        self.names = names or {name: name for name in planner.pipelines}  # pipeline -> the model's shown name
+        self.hub = hub or StreamHub()
+        self._raw: dict[str, RawJob] = {}
         self.max_size, self.max_batch, self.max_per_client = max_size, max_batch, max_per_client
         self.probe_interval_s = probe_interval_s
-        self._queue: deque[str] = deque()
+        self._queue: deque[str] = deque()  # job ids; raw jobs' ids too (the jobs themselves in self._raw)
         self._owners: dict[str, str] = {}  # job id -> client, while the job is queued or running
         self._lock = threading.Condition()  # guards the queue; the worker waits on it for jobs
         self._changed = threading.Condition()  # long-polls wait on it for job state changes
@@ -74,6 +79,11 @@ class ModelWorker:
             self._thread.join(timeout)
 
     @property
+    def pipeline(self):
+        """The main model's turn pipeline."""
+        return self.planner.pipelines[MAIN]
+
+    @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stopping
 
@@ -100,8 +110,12 @@ class ModelWorker:
             if len(self._queue) >= self.max_size:
                 raise QueueFull(f"the queue is full ({self.max_size} turns waiting); try again later",
                                 self.retry_after_s())
-            job_id = accept()
+            job = accept()
+            job_id = job.id if isinstance(job, RawJob) else job
+            if isinstance(job, RawJob):
+                self._raw[job_id] = job
             self._queue.append(job_id)
+            self.hub.open(job_id, time.time())
             if client is not None:
                 self._owners[job_id] = client
             self._lock.notify_all()
@@ -143,6 +157,7 @@ class ModelWorker:
         with self._changed:
             self._change_count += 1
             self._changed.notify_all()
+        self.hub.notify()
 
     # ---- the worker thread -------------------------------------------------------------------------------
 
@@ -170,6 +185,8 @@ class ModelWorker:
                 log.exception("batch of %d jobs failed unexpectedly", len(batch))
                 for job_id in list(unfinished):
                     self._fail(job_id, "internal error while generating this turn", unfinished)
+                for job_id in batch:  # a raw job's client waits on it: it ends, whatever happened
+                    self._finish_raw(job_id, None)
             finally:
                 self._requeue([job_id for job_id in batch if job_id in unfinished])
                 self._notify()
@@ -187,39 +204,65 @@ class ModelWorker:
     def _run(self, batch: list[str], unfinished: set[str]) -> None:
         """Generate `batch`; a job leaves `unfinished` once its outcome is in the store."""
         started = time.perf_counter()
-        self.store.mark_running(batch)
+        stored = [job_id for job_id in batch if job_id not in self._raw]
+        self.store.mark_running(stored)
         self._notify()
-        contexts, ids = [], []
+        rows, contexts = [], {}
         for job_id in batch:
+            self.hub.publish(job_id, "running", {})
             try:
-                contexts.append(self.store.job_context(job_id))
-                ids.append(job_id)
+                contexts[job_id] = None if job_id in self._raw else self.store.job_context(job_id)
+                rows += self.planner.rows(self._raw.get(job_id), contexts[job_id]) if job_id in self._raw else \
+                    self.planner.rows(job_id, contexts[job_id])
             except StorageUnavailable:
                 raise
             except Exception as exc:  # noqa: BLE001
                 self._fail(job_id, f"cannot read the job: {exc}", unfinished)
         seed = None if self.seed is None else self.seed + self.batches  # batch i of this process: seed + i
-        outcomes = self.pipeline.run([turn_input(ctx, self.pipeline.english) for ctx in contexts], seed=seed)
-        for job_id, ctx, outcome in zip(ids, contexts, outcomes):
-            if isinstance(outcome, TurnResult):
-                if self.store.complete(job_id, result=outcome.result, action_en=outcome.action_en,
-                                       result_en=outcome.result_en, world_en=outcome.world_en):
+        outcomes = self.planner.run(rows, seed, lambda job_id, kind, text: self.hub.publish(job_id, kind,
+                                                                                              {"text": text}))
+        for job_id, ctx in contexts.items():
+            mine = [i for i, row in enumerate(rows) if row.job == job_id]
+            stored_variants, results, error = variants([rows[i] for i in mine], [outcomes[i] for i in mine],
+                                                       self.names)
+            if job_id in self._raw:
+                self._finish_raw(job_id, [outcomes[i] for i in mine])
+                unfinished.discard(job_id)
+            elif error is not None:
+                log.warning("job %s failed: %s", job_id, error)
+                self._fail(job_id, error, unfinished)
+            else:
+                main = next((r for r, i in zip(results, mine) if rows[i].model == MAIN), results[0])
+                if self.store.complete(job_id, variants=stored_variants, action_en=main.action_en,
+                                       world_en=main.world_en, prompt=main.prompt):
                     self.turns_served += 1
                     self._latencies.append(time.time() - ctx["job"]["created"])
+                    self.hub.publish(job_id, "done", {})
                 else:
                     self.jobs_failed += 1
+                    self.hub.publish(job_id, "failed", {"error": "the game changed while this turn was generated"})
                 unfinished.discard(job_id)
-            else:
-                log.warning("job %s failed: %s", job_id, outcome.reason)
-                self._fail(job_id, outcome.reason, unfinished)
         self.batches += 1
         self.batched_jobs += len(batch)
         self._batch_seconds.append(time.perf_counter() - started)
         log.info("batch of %d done in %.2f s (%d waiting)", len(batch), time.perf_counter() - started,
                  self.queue_depth)
 
+    def _finish_raw(self, job_id: str, outcomes) -> None:
+        job = self._raw.pop(job_id, None)
+        if job is None:
+            return
+        from adventure.turns import TurnFailure
+
+        job.results = outcomes or [TurnFailure("internal error while generating")]
+        failed = next((o.reason for o in job.results if isinstance(o, TurnFailure)), None)
+        self.hub.publish(job_id, "failed" if failed else "done", {"error": failed} if failed else {})
+        job.finished.set()
+
     def _fail(self, job_id: str, reason: str, unfinished: set[str]) -> None:
         """Mark the job failed; if the database refuses even that, it stays unfinished (and runs again later)."""
+        if job_id in self._raw:
+            return
         try:
             self.store.fail(job_id, without_paths(reason))
         except StorageUnavailable:
@@ -227,6 +270,7 @@ class ModelWorker:
         except Exception:  # noqa: BLE001
             log.exception("cannot mark job %s failed", job_id)
         self.jobs_failed += 1
+        self.hub.publish(job_id, "failed", {"error": without_paths(reason)})
         unfinished.discard(job_id)
 
     # ---- /healthz ----------------------------------------------------------------------------------------
@@ -234,11 +278,14 @@ class ModelWorker:
     def stats(self) -> dict:
         latencies = list(self._latencies)  # one snapshot for both, so p50 <= p95 even while turns finish
 
-        def percentile(q: float) -> float | None:
-            value = shared_percentile(latencies, q)
+        def percentile(values: list[float], q: float) -> float | None:
+            value = shared_percentile(values, q)
             return None if value is None else round(value, 3)
 
+        first_token = list(self.hub.first_token_s)
         return {"queue_depth": self.queue_depth, "max_batch": self.max_batch, "queue_max_size": self.max_size,
                 "turns_served": self.turns_served, "jobs_failed": self.jobs_failed, "batches": self.batches,
                 "mean_batch_size": round(self.batched_jobs / self.batches, 3) if self.batches else None,
-                "latency_p50_s": percentile(50), "latency_p95_s": percentile(95)}
+                "latency_p50_s": percentile(latencies, 50), "latency_p95_s": percentile(latencies, 95),
+                "time_to_first_token_p50_s": percentile(first_token, 50),
+                "time_to_first_token_p95_s": percentile(first_token, 95)}

@@ -12,6 +12,7 @@ from adventure.generation import GenerationSettings
 from adventure.turns import TurnPipeline
 from serving.errors import Conflict, QueueFull
 from serving.store import FINAL, Store
+from serving.jobs import MAIN, JobPlanner
 from serving.worker import ModelWorker
 from tests.helpers.serving import Gate
 
@@ -32,7 +33,7 @@ def make_worker(pipeline, tmp_path):
 
     def make(max_size=64, max_batch=8, recovered=()):
         store = Store(tmp_path / f"db{len(workers)}.sqlite")
-        worker = ModelWorker(pipeline, store, max_size=max_size, max_batch=max_batch, seed=0)
+        worker = ModelWorker(JobPlanner({MAIN: pipeline}, {}), store, max_size=max_size, max_batch=max_batch, seed=0)
         workers.append(worker)
         return worker, store
 

@@ -1,0 +1,169 @@
+"""Story routes: variants, edits, redo, export / import and read-only sharing (serving/story.py does the writing).
+
+    POST   /api/games/<id>/turns/<index>/choose {"variant": int}   -> 200 the game (+ models / vote: arena turns)
+    PUT    /api/games/<id>/turns/<index> {"action"?, "result"?}    -> 200 the game
+    POST   /api/games/<id>/redo                                    -> 200 the game (409: nothing to redo)
+    GET    /api/games/<id>/export?format=json|txt|md
+    POST   /api/games/import  (no token; a json export)            -> 201 {game_id, token, story, ...}
+    POST   /api/games/<id>/share -> {share_id, url};  DELETE /api/games/<id>/share -> 200
+    GET    /api/shared/<share_id> (JSON, no token)  and  GET /s/<share_id> (the read-only page)
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request, send_from_directory
+
+from adventure.steering import NO_STEERING, SteeringError, updated_steering
+from adventure.story_format import render_story
+from adventure.text import normalize_action
+from serving.errors import BadRequest, TooLarge
+from serving.http import STATIC_DIR, authorized, client, int_field, json_body, json_object, service, text_field
+from serving.story import EXPORT_FORMAT
+from serving.views import game_view, turn_view
+
+story_api = Blueprint("story_api", __name__)
+MAX_IMPORTED_TURNS, MAX_IMPORTED_VARIANTS = 2000, 50
+
+
+@story_api.post("/api/games/<game_id>/turns/<int:index>/choose")
+def choose(game_id: str, index: int):
+    authorized(game_id)
+    variant = int_field(json_object(required=True), "variant", None, 0, 10_000)
+    vote = service().story.choose(game_id, index, variant)
+    return jsonify({**game_view(game_id), **(vote or {})})
+
+
+@story_api.put("/api/games/<game_id>/turns/<int:index>")
+def edit_turn(game_id: str, index: int):
+    svc = service()
+    authorized(game_id)
+    data = json_object(required=True)
+    action = text_field(data, "action", svc.limits.max_action_chars, required=False)
+    result = text_field(data, "result", svc.steering.max_result_chars, required=False)
+    if action is None and result is None:
+        raise BadRequest("send 'action' and/or 'result' to edit the turn")
+    if action is not None and not normalize_action(action):
+        raise BadRequest("'action' is empty: type what your character does")
+    svc.story.edit(game_id, index, action, result)
+    return jsonify(game_view(game_id))
+
+
+@story_api.post("/api/games/<game_id>/redo")
+def redo(game_id: str):
+    authorized(game_id)
+    json_object(required=False)
+    service().story.redo(game_id)
+    return jsonify(game_view(game_id))
+
+
+# ---- export and import ---------------------------------------------------------------------------------------
+
+def markdown(game: dict) -> str:
+    lines = ["# gamio", "", game["world"], ""]
+    for turn in game["turns"]:
+        lines += [f"> **{turn['action']}**", "", turn["result"], ""]
+    return "\n".join(lines)
+
+
+@story_api.get("/api/games/<game_id>/export")
+def export(game_id: str):
+    svc = service()
+    authorized(game_id)
+    kind = request.args.get("format", "json")
+    if kind == "json":
+        return jsonify(svc.story.export(game_id))
+    game = svc.store.game(game_id)
+    if kind == "txt":  # the story in the `> action` text format, as training reads it
+        text, mimetype = render_story(game["world"], [(t["action"], t["result"]) for t in game["turns"]]) + "\n", \
+            "text/plain"
+    elif kind == "md":
+        text, mimetype = markdown(game), "text/markdown"
+    else:
+        raise BadRequest(f"format must be json, txt or md, not {kind!r}")
+    return Response(text, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename=gamio.{kind}"})
+
+
+def checked_import(data) -> dict:
+    """An export, every field checked against the server's limits (400 wrong shape, 413 too long)."""
+    svc = service()
+    if not isinstance(data, dict) or data.get("format", EXPORT_FORMAT) != EXPORT_FORMAT:
+        raise BadRequest(f"not a gamio game export (format {EXPORT_FORMAT!r} expected)")
+    world = text_field(data, "world", svc.limits.max_world_chars, required=True)
+    world_en = text_field(data, "world_en", svc.limits.max_world_chars, required=False)
+    turns = data.get("turns", [])
+    if not isinstance(turns, list):
+        raise BadRequest("'turns' must be a list")
+    if len(turns) > MAX_IMPORTED_TURNS:
+        raise TooLarge(f"'turns' has {len(turns)} turns; the limit is {MAX_IMPORTED_TURNS}")
+    checked = []
+    for i, turn in enumerate(turns):
+        where = f"turns[{i}]"
+        if not isinstance(turn, dict):
+            raise BadRequest(f"{where} must be an object")
+        action = text_field(turn, "action", svc.limits.max_action_chars, required=True)
+        variants = turn.get("variants")
+        if not isinstance(variants, list) or not 1 <= len(variants) <= MAX_IMPORTED_VARIANTS:
+            raise BadRequest(f"{where}.variants must be a list of 1 to {MAX_IMPORTED_VARIANTS} variants")
+        kept = []
+        for v in variants:
+            if not isinstance(v, dict):
+                raise BadRequest(f"{where}.variants must hold objects {{text, text_en, model}}")
+            kept.append({"text": text_field(v, "text", svc.steering.max_result_chars, required=True),
+                         "text_en": text_field(v, "text_en", svc.steering.max_result_chars, required=False),
+                         "model": text_field(v, "model", 200, required=False)})
+        checked.append({"action": action, "action_en": text_field(turn, "action_en", svc.limits.max_action_chars,
+                                                                  required=False),
+                        "variants": kept, "chosen": int_field(turn, "chosen", 0, 0, len(kept) - 1)})
+    steering = data.get("steering") or {}
+    try:
+        steering = updated_steering(NO_STEERING, steering if isinstance(steering, dict) else {"memory": steering})
+    except SteeringError as exc:
+        raise (TooLarge if exc.too_long else BadRequest)(f"steering: {exc}") from None
+    preset = data.get("preset")
+    if preset is not None and preset not in svc.presets:
+        raise BadRequest(f"'preset' must be one of {sorted(svc.presets)} or null, not {preset!r}")
+    return {"world": world, "world_en": world_en, "turns": checked, "steering": steering.to_dict(),
+            "preset": preset}
+
+
+@story_api.post("/api/games/import")
+def import_game():
+    svc = service()
+    data = checked_import(json_body(required=True))
+    svc.clients.games.take(client())
+    game_id, token = svc.story.import_game(data)
+    return jsonify({"game_id": game_id, "token": token, **game_view(game_id)}), 201
+
+
+# ---- sharing ---------------------------------------------------------------------------------------------------
+
+@story_api.post("/api/games/<game_id>/share")
+def share(game_id: str):
+    authorized(game_id)
+    json_object(required=False)
+    share_id = service().story.share(game_id)
+    return jsonify({"share_id": share_id, "url": f"/s/{share_id}"})
+
+
+@story_api.delete("/api/games/<game_id>/share")
+def unshare(game_id: str):
+    authorized(game_id)
+    service().story.unshare(game_id)
+    return jsonify({"shared": False})
+
+
+@story_api.get("/api/shared/<share_id>")
+def shared(share_id: str):
+    svc = service()
+    game = svc.store.game(svc.story.shared_game(share_id))
+    english = any(t["action_en"] is not None for t in game["turns"])
+    story = [{"kind": "world", "text": game["world"]}]
+    for t in game["turns"]:
+        story += [{"kind": "action", "text": t["action"]}, {"kind": "result", "text": t["result"]}]
+    return jsonify({"share_id": share_id, "world": game["world"], "story": story, "model": svc.choice.name,
+                    "turns": [turn_view(t, english, reveal=False) for t in game["turns"]]})
+
+
+@story_api.get("/s/<share_id>")
+def shared_page(share_id: str):
+    service().story.shared_game(share_id)  # 404 for an unknown or revoked id
+    return send_from_directory(STATIC_DIR, "shared.html")

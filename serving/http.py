@@ -1,0 +1,93 @@
+"""Request parsing shared by the routes: the service, the client, JSON bodies, typed fields, the game's token.
+
+Every refusal is an ApiError with a status and a message naming the field, answered as JSON (serving/app.py).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask import current_app, request
+
+from serving.errors import BadRequest, TooLarge, Unauthorized, UnsupportedMediaType
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def service():
+    return current_app.extensions["gamio"]
+
+
+def client() -> str:
+    return service().clients.client(request)
+
+
+def json_body(required: bool):
+    """The parsed JSON body (any JSON value), declared `application/json` (415 otherwise: a cross-site form sends
+    text/plain); an absent body is {} unless `required`."""
+    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413 here
+    if raw and request.mimetype != "application/json":
+        raise UnsupportedMediaType(f"the request body must be sent as Content-Type: application/json, "
+                                   f"not {request.mimetype or 'none'!r}")
+    if not raw.strip():
+        if required:
+            raise BadRequest("the request body must be a JSON object")
+        return {}
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadRequest(f"malformed JSON body: {type(exc).__name__}") from None
+
+
+def json_object(required: bool) -> dict:
+    data = json_body(required)
+    if not isinstance(data, dict):
+        raise BadRequest(f"the JSON body must be an object, not {type(data).__name__}")
+    return data
+
+
+def text_field(data: dict, key: str, max_chars: int, required: bool) -> str | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if value is None:
+        raise BadRequest(f"missing {key!r}: send {{\"{key}\": \"...\"}}")
+    if not isinstance(value, str):
+        raise BadRequest(f"{key!r} must be a string, not {type(value).__name__}")
+    if len(value) > max_chars:
+        raise TooLarge(f"{key!r} is {len(value)} characters long; the limit is {max_chars}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{key!r} is not valid Unicode text (lone surrogate)") from None
+    return value
+
+
+def int_field(data: dict, key: str, default: int | None, low: int, high: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{key!r} must be an integer from {low} to {high}, not {value!r}")
+    if not low <= value <= high:
+        raise BadRequest(f"{key!r} must be from {low} to {high}, got {value}")
+    return value
+
+
+def bool_field(data: dict, key: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise BadRequest(f"{key!r} must be true or false, not {value!r}")
+    return value
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def authorized(game_id: str) -> None:
+    service().store.authorize(game_id, bearer_token())

@@ -1,0 +1,103 @@
+"""From queued jobs to generation rows and back: what one batch of the worker asks the turn pipelines for.
+
+A game job becomes one row per variant: a turn asks for `n` variants of the main model (rows of one batch
+sample independently), an arena turn for one variant from each of two different models in random order, a retry
+for one more variant. A raw job (the OpenAI / Kobold endpoints) is `n` rows of a raw prompt; it lives only in
+memory, since its client waits on the open request. Rows of all jobs that go to the same model run through that
+model's pipeline together; each job then gets its rows back in variant order.
+"""
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from adventure.generation import GenerationSettings
+from adventure.steering import Steering
+from adventure.turns import TurnFailure, TurnInput, TurnPipeline, TurnResult
+
+MAIN = "main"
+
+
+@dataclass
+class RawJob:
+    prompt: str
+    settings: GenerationSettings
+    n: int = 1
+    id: str = field(default_factory=lambda: "raw-" + secrets.token_urlsafe(12))
+    created: float = field(default_factory=time.time)
+    results: list[TurnResult | TurnFailure] | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class Row:
+    job: str  # the job's id
+    model: str  # which pipeline: MAIN or an arena model's name
+    turn: TurnInput
+
+
+def turn_input(ctx: dict, english: bool, settings: GenerationSettings | None = None) -> TurnInput:
+    """The TurnInput of a job context from `Store.job_context`: a new turn continues after the last turn, a
+    retry regenerates the last turn (same action, the turns before it as history). English models get the
+    stored English shadow (a turn whose shadow is missing, e.g. after an edit, is translated again)."""
+    job, turns = ctx["job"], ctx["turns"]
+    action, action_en = job["action"], None
+    if job["kind"] == "retry":
+        action_en = turns[-1]["action_en"]  # translated when the turn was first played
+        turns = turns[:-1]
+    steering = Steering.from_dict(ctx.get("steering"))
+    history = tuple((t["action"], t["result"]) for t in turns)
+    if not english:
+        return TurnInput(world=ctx["world"], history=history, action=action, settings=settings, steering=steering)
+    return TurnInput(world=ctx["world"], history=history, action=action, world_en=ctx["world_en"],
+                     history_en=tuple((t["action_en"], t["result_en"]) for t in turns), action_en=action_en,
+                     settings=settings, steering=steering)
+
+
+class JobPlanner:
+    def __init__(self, pipelines: dict[str, TurnPipeline], presets: dict[str, GenerationSettings],
+                 rng: random.Random | None = None):
+        self.pipelines, self.presets, self.rng = pipelines, presets, rng or random.Random()
+
+    def rows(self, job, ctx: dict | None) -> list[Row]:
+        if isinstance(job, RawJob):
+            return [Row(job.id, MAIN, TurnInput("", (), "", raw=job.prompt, settings=job.settings))] * job.n
+        settings = self.presets.get(ctx["preset"]) if ctx.get("preset") else None
+        stored = ctx["job"]
+        if stored["arena"] and len(self.pipelines) > 1:
+            pair = self.rng.sample(sorted(self.pipelines), 2)  # two different models, in random order
+            return [Row(stored["id"], name, turn_input(ctx, self.pipelines[name].english, settings)) for name in pair]
+        n = 1 if stored["kind"] == "retry" else int(stored["n"] or 1)
+        return [Row(stored["id"], MAIN, turn_input(ctx, self.pipelines[MAIN].english, settings))] * n
+
+    def run(self, rows: list[Row], seed: int | None, publish) -> list[TurnResult | TurnFailure]:
+        """Every row's outcome, in order; `publish(job, kind, text)` hears the first row of each job as written."""
+        outcomes: list[TurnResult | TurnFailure | None] = [None] * len(rows)
+        first = {}
+        for i, row in enumerate(rows):
+            first.setdefault(row.job, i)
+        for name in dict.fromkeys(r.model for r in rows):
+            indexes = [i for i, r in enumerate(rows) if r.model == name]
+
+            def listener(local: int, kind: str, text: str, indexes=indexes) -> None:
+                row = indexes[local]
+                if first[rows[row].job] == row:
+                    publish(rows[row].job, kind, text)
+
+            out = self.pipelines[name].run([rows[i].turn for i in indexes], seed=seed, listener=listener)
+            for i, outcome in zip(indexes, out):
+                outcomes[i] = outcome
+        return outcomes  # type: ignore[return-value]
+
+
+def variants(rows: list[Row], outcomes, names: dict[str, str]) -> tuple[list[dict], list[TurnResult], str | None]:
+    """A job's successful rows as stored variants [{text, text_en, model}], their results, and the first failure's
+    reason when none succeeded."""
+    done = [(row, out) for row, out in zip(rows, outcomes) if isinstance(out, TurnResult)]
+    if not done:
+        return [], [], next((out.reason for out in outcomes if isinstance(out, TurnFailure)), "no variant")
+    return ([{"text": out.result, "text_en": out.result_en, "model": names[row.model]} for row, out in done],
+            [out for _, out in done], None)
