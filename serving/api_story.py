@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from adventure.steering import NO_STEERING, SteeringError, updated_steering
 from adventure.story_format import render_story
-from adventure.text import normalize_action
+from adventure.text import normalize_action, normalize_result
 from serving.errors import BadRequest, TooLarge
 from serving.http import STATIC_DIR, authorized, client, int_field, json_body, json_object, service, text_field
 from serving.story import EXPORT_FORMAT
@@ -72,9 +72,9 @@ def export(game_id: str):
     if kind == "json":
         return jsonify(svc.story.export(game_id))
     game = svc.store.game(game_id)
-    if kind == "txt":  # the story in the `> action` text format, as training reads it
-        text, mimetype = render_story(game["world"], [(t["action"], t["result"]) for t in game["turns"]]) + "\n", \
-            "text/plain"
+    if kind == "txt":  # the story in the `> action` text format, normalised as training reads it
+        turns = [(normalize_action(t["action"]), normalize_result(t["result"])) for t in game["turns"]]
+        text, mimetype = render_story(normalize_result(game["world"]), turns) + "\n", "text/plain"
     elif kind == "md":
         text, mimetype = markdown(game), "text/markdown"
     else:
