@@ -62,6 +62,7 @@ async function openGame(game) {
 /** Follow a job until its turn is written; `pending` is what the page shows while it grows (or null). */
 async function runJob(jobId, pending) {
   setBusy(true);
+  const game = state.game;
   let reply = pending;
   const growing = () => reply || (reply = pendingReply(null, false));
   try {
@@ -71,6 +72,7 @@ async function runJob(jobId, pending) {
       onText: (text) => { growing().textContent = text; },
       onDelayed: () => setStatus("Сервер временно не может сохранить ход; ход ждёт в очереди и будет записан позже."),
     });
+    if (state.game !== game) return; // the player went to another game meanwhile
     await loadGame();
     if (job.status === "done") setStatus("");
     else setStatus("Ход не удался: " + (job.error || "неизвестная ошибка"), true);

@@ -4,24 +4,10 @@ The page runs under its Content-Security-Policy (no inline script, no eval), so 
 no eval in the page, and the console must show no CSP violation. More of the page: test_browser_*.py."""
 from __future__ import annotations
 
-import pytest
 
-from tests.helpers.browser import PHONE, chromium, expect, needs_chromium, new_page, no_horizontal_overflow, play, \
-    served, start_game
+from tests.helpers.browser import PHONE, expect, needs_chromium, new_page, no_horizontal_overflow, play, start_game
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def server(tiny_untrained_dir, tmp_path_factory):
-    with served(tiny_untrained_dir, tmp_path_factory, "generation.max_new_tokens=6") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def test_play_page_two_turns_shows_script_literally(server, browser):
@@ -56,13 +42,23 @@ def test_play_page_two_turns_shows_script_literally(server, browser):
     page.context.close()
 
 
-def test_long_poll_when_the_browser_has_no_event_source(server, browser):
+def test_long_poll_when_the_browser_has_no_event_source_or_the_stream_fails(server, browser):
     page, console = new_page(browser, init_script="delete window.EventSource")
     start_game(page, server.url, "Подвал. Капает вода.")
     assert page.evaluate("typeof EventSource") == "undefined"
     play(page, "зажигаю свечу", 1)
     play(page, "иду к двери", 2)
     assert page.locator("#story p.action").all_inner_texts() == ["зажигаю свечу", "иду к двери"]
+    assert page.locator("#status").inner_text() == ""
+    page.context.close()
+
+    page, console = new_page(browser)
+    streams, polls = [], []
+    page.route("**/stream", lambda route: (streams.append(route.request.url), route.abort()))
+    page.on("request", lambda request: polls.append(request.url) if "?wait=" in request.url else None)
+    start_game(page, server.url, "Подвал. Капает вода.")
+    play(page, "зажигаю свечу", 1)
+    assert len(streams) == 1 and polls, (streams, polls)  # the failed stream was not retried: the long-poll took over
     assert page.locator("#status").inner_text() == ""
     console.assert_no_csp_violation()
     page.context.close()

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from tests.helpers.browser import chromium, expect, needs_chromium, new_page, play, served, start_game
+from tests.helpers.browser import expect, needs_chromium, new_page, play, served, start_game
 
 pytestmark = needs_chromium
 WORLD = ("Вы стоите на опушке старого леса. Позади догорает деревня, впереди темнеет тропа, а в кармане у вас лишь "
@@ -36,12 +36,6 @@ def server(trained_artifacts, rival, tmp_path_factory):
                 "generation=gamio_sample", "generation.max_new_tokens=160", "generation.repetition_penalty=1.3",
                 f"arena.models=[{rival}]", "arena.rate=1") as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def streamed(page, go) -> tuple[list[int], str]:
@@ -88,7 +82,7 @@ def test_arena_turns_show_both_replies_and_reveal_the_models_after_the_vote(serv
     expect(page.locator(".arena-choice")).to_have_count(0)
     expect(page.locator("#story p.result")).to_have_text(second)
     models = page.locator("#story .models")
-    expect(models).to_contain_text("Ваш выбор: Б")
+    expect(models).to_contain_text("В истории — ответ Б.")
     text = models.inner_text()
     assert "tiny-rival" in text and ("— tiny," in text or "— tiny." in text), text
     page.reload()  # the vote and the revealed names are the game's

@@ -3,25 +3,12 @@ against the tiny untrained model. The games are imported (a json export with a l
 waits for the model."""
 from __future__ import annotations
 
-import pytest
 
-from tests.helpers.browser import chromium, expect, export_file, needs_chromium, new_page, served
+from tests.helpers.browser import expect, export_file, needs_chromium, new_page
 
 pytestmark = needs_chromium
 WORLD = "Старый маяк на скале. Внизу шумит море."
 HISTORY = [(f"поднимаюсь на {i}-й пролёт лестницы", f"Ступени скрипят. Это пролёт номер {i}.") for i in range(1, 13)]
-
-
-@pytest.fixture(scope="module")
-def server(tiny_untrained_dir, tmp_path_factory):
-    with served(tiny_untrained_dir, tmp_path_factory, "generation.max_new_tokens=6") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def import_game(page, url, path):

@@ -2,23 +2,10 @@
 retry) that choose, editing a turn in place, undo and redo, and the games kept in the browser."""
 from __future__ import annotations
 
-import pytest
 
-from tests.helpers.browser import chromium, expect, needs_chromium, new_page, play, served, start_game
+from tests.helpers.browser import expect, needs_chromium, new_page, play, start_game
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def server(tiny_untrained_dir, tmp_path_factory):
-    with served(tiny_untrained_dir, tmp_path_factory, "generation.max_new_tokens=6") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def test_swipes_choose_edit_undo_and_redo(server, browser):

@@ -67,7 +67,7 @@ function arenaChoice(turn, handlers) {
 
 function revealedModels(turn) {
   const names = turn.models.slice(0, 2).map((name, i) => "ответ " + LETTERS[i] + " — " + (name || "?"));
-  const chosen = turn.chosen < 2 ? " Ваш выбор: " + LETTERS[turn.chosen] + "." : "";
+  const chosen = turn.chosen < 2 ? " В истории — ответ " + LETTERS[turn.chosen] + "." : "";
   return el("p", { class: "models hint", text: "Модели арены: " + names.join(", ") + "." + chosen });
 }
 
