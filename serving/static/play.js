@@ -56,15 +56,19 @@ async function openGame(game) {
   setStatus("", false, "setup-status");
   showScreen(true);
   $("action").focus();
-  if (view.pending_job) await runJob(view.pending_job, null);
+  if (view.pending_job) { // a turn still being written: a retry grows in place of the last reply
+    const job = await api("GET", "/api/jobs/" + encodeURIComponent(view.pending_job)).catch(() => ({}));
+    await runJob(view.pending_job, null, job.kind === "retry");
+  }
 }
 
-/** Follow a job until its turn is written; `pending` is what the page shows while it grows (or null). */
-async function runJob(jobId, pending) {
+/** Follow a job until its turn is written; `pending` is what the page shows while it grows (null: made when the
+ * first text arrives, for a job found pending when the game opened). */
+async function runJob(jobId, pending, retry = false) {
   setBusy(true);
   const game = state.game;
   let reply = pending;
-  const growing = () => reply || (reply = pendingReply(null, false));
+  const growing = () => reply || (reply = pendingReply(null, retry));
   try {
     const job = await followJob(jobId, {
       onQueued: (position) => setStatus(position ? "В очереди: место " + position : "В очереди…"),

@@ -33,7 +33,7 @@ def sync_api():
 @contextlib.contextmanager
 def served(model_dir, tmp_path_factory, *overrides: str):
     """A waitress server on the tiny model (`generation.max_new_tokens` and the rest from `overrides`); all
-    requests come from one address, so the per-client limits are lifted."""
+    requests come from one address, so the per-client limits are lifted. `.url`, and `.service` to reach in."""
     from serving.app import create_app
     from serving.config import compose_serving_config
     from serving.launch import ServerThread
@@ -42,6 +42,7 @@ def served(model_dir, tmp_path_factory, *overrides: str):
                                   *ONE_ADDRESS_MANY_PLAYERS, *overrides])
     app = create_app(cfg)
     server = ServerThread(app)
+    server.service = app.extensions["gamio"]
     try:
         yield server
     finally:

@@ -1,9 +1,11 @@
 """The play page's story tools in Chromium against the tiny untrained model: swipes between variants (n and
-retry) that choose, editing a turn in place, undo and redo, and the games kept in the browser."""
+retry) that choose, editing a turn in place, undo and redo, the games kept in the browser, and a game opened while
+its turn waits in the queue."""
 from __future__ import annotations
 
 
 from tests.helpers.browser import expect, needs_chromium, new_page, play, start_game
+from tests.helpers.serving import Gate
 
 pytestmark = needs_chromium
 
@@ -89,3 +91,34 @@ def test_games_list_resume_and_forget(server, browser):
     assert page.locator("#setup").is_visible()
     console.assert_no_csp_violation()
     page.context.close()
+
+
+def test_a_reload_follows_the_turn_still_queued_or_written(server, browser):
+    """The worker is held inside a batch: one game's turn is being written, another's waits in the queue."""
+    gate = Gate(server.service.worker)  # opened at the end: later batches pass straight through
+    try:
+        writing, console = new_page(browser)
+        start_game(writing, server.url, "Башня. Лестница уходит вверх.")
+        writing.fill("#action", "поднимаюсь")
+        writing.click("#send")
+        assert gate.entered.wait(30)
+        waiting, _ = new_page(browser)
+        start_game(waiting, server.url, "Колодец во дворе.")
+        waiting.fill("#action", "заглядываю в колодец")
+        waiting.click("#send")
+        expect(waiting.locator("#status")).to_have_text("В очереди: место 1")
+        for page in (writing, waiting):
+            page.reload()  # the game opens again and follows its pending turn
+        expect(waiting.locator("#status")).to_have_text("В очереди: место 1")  # the stream's `queued` event
+        expect(writing.locator("#status")).to_have_text("Модель пишет продолжение…")  # its `running` event
+        for page in (writing, waiting):
+            expect(page.locator("#send")).to_be_disabled()
+            expect(page.locator("#undo")).to_be_disabled()
+    finally:
+        gate.opened.set()
+    for page, turns in ((writing, 1), (waiting, 1)):
+        expect(page.locator("#story .turn:not(.pending)")).to_have_count(turns)
+        expect(page.locator("#send")).to_be_enabled()
+        expect(page.locator("#status")).to_have_text("")
+        page.context.close()
+    console.assert_no_csp_violation()
