@@ -1,131 +1,153 @@
-// The play page: plain JS, no build step. Story text is only ever inserted with textContent (never innerHTML),
-// so whatever a player or the model writes is shown as text.
-"use strict";
+// The play page (an ES module, no build step): starting and resuming games, turns and their streams, and the
+// wiring of the panels in js/. Story text is only ever inserted with textContent (never innerHTML), so whatever a
+// player or the model writes is shown as text.
+import { $, setStatus } from "./js/dom.js";
+import { api, gamePath } from "./js/api.js";
+import { refreshControls, setBusy, setOff, state } from "./js/state.js";
+import { followJob } from "./js/jobs.js";
+import { pendingReply, renderStory } from "./js/story.js";
+import { fillSteering, initSteering, loadPresets } from "./js/steering.js";
+import { clearContext, initContext } from "./js/context.js";
+import { currentGame, forget, leaveCurrent, remember, renderGamesList } from "./js/games.js";
+import { importGame, initShare, showShare } from "./js/share.js";
 
-const $ = (id) => document.getElementById(id);
-const STORAGE_KEY = "gamio.game";
-let game = null; // {id, token}
-let busy = false;
+const storyHandlers = { choose, edit };
 
-function setStatus(text, isError = false) {
-  $("status").textContent = text;
-  $("status").classList.toggle("error", isError);
-}
-
-function setBusy(value) {
-  busy = value;
-  for (const id of ["send", "undo", "retry", "action"]) $(id).disabled = value;
-}
-
-async function api(method, path, body) {
-  const headers = { "Content-Type": "application/json" };
-  if (game) headers["Authorization"] = "Bearer " + game.token;
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  let data = {};
-  try { data = await response.json(); } catch (e) { data = {}; }
-  if (!response.ok) {
-    const error = new Error(describeError(response, data));
-    error.status = response.status;
-    throw error;
-  }
-  return data;
-}
-
-function describeError(response, data) {
-  const detail = data && data.error ? data.error : response.statusText;
-  switch (response.status) {
-    case 429: return "Очередь переполнена, попробуйте через " + (response.headers.get("Retry-After") || "несколько") + " с. (" + detail + ")";
-    case 409: return "Сначала дождитесь текущего хода. (" + detail + ")";
-    case 413: return "Слишком длинный текст. (" + detail + ")";
-    case 401: case 403: return "Нет доступа к этой игре. (" + detail + ")";
-    case 404: return "Игра не найдена. (" + detail + ")";
-    case 503: return "Сервер сейчас не может писать историю. (" + detail + ")";
-    default: return "Ошибка: " + detail;
-  }
-}
-
-function renderStory(story) {
-  const box = $("story");
-  box.replaceChildren();
-  for (const entry of story) {
-    const p = document.createElement("p");
-    p.className = entry.kind;
-    if (entry.kind === "result" && !entry.text) {
-      p.classList.add("empty");
-      p.textContent = "(модель промолчала — попробуйте «Переписать ответ»)";
-    } else {
-      p.textContent = entry.text;
-    }
-    box.appendChild(p);
-  }
-  window.scrollTo(0, document.body.scrollHeight);
-}
-
-function showGame() {
-  $("setup").hidden = true;
-  $("game").hidden = false;
-  $("action").focus();
+/** Show a game view: the story, and which controls make sense now. */
+function show(view) {
+  state.view = view;
+  renderStory(view, storyHandlers);
+  const empty = view.turns.length === 0;
+  setOff($("undo"), empty);
+  setOff($("retry"), empty);
+  setOff($("redo"), !view.can_redo);
 }
 
 async function loadGame() {
-  const view = await api("GET", "/api/games/" + game.id);
-  renderStory(view.story);
+  const view = await api("GET", gamePath());
+  show(view);
   return view;
 }
 
-async function waitForJob(jobId) {
-  setBusy(true);
+function showScreen(playing) {
+  $("setup").hidden = playing;
+  $("game").hidden = !playing;
+  if (!playing) renderGamesList(openGame);
+}
+
+/** Open a game kept in this browser (or just created), and follow its turn if one is being generated. */
+async function openGame(game) {
+  state.game = game;
+  let view;
   try {
-    for (;;) {
-      const asked = Date.now();
-      const job = await api("GET", "/api/jobs/" + jobId + "?wait=20");
-      if ((job.status === "queued" || job.status === "running") && Date.now() - asked < 500) {
-        await new Promise((resolve) => setTimeout(resolve, 1000)); // the server's long-poll cap: do not spin
-      }
-      if (job.delayed) {
-        setStatus("Сервер временно не может сохранить ход; ход ждёт в очереди и будет записан позже.");
-      } else if (job.status === "queued") {
-        setStatus(job.position ? "В очереди: место " + job.position : "В очереди…");
-      } else if (job.status === "running") {
-        setStatus("Модель пишет продолжение…");
-      } else if (job.status === "done") {
-        await loadGame();
-        setStatus("");
-        return;
-      } else {
-        await loadGame();
-        setStatus("Ход не удался: " + (job.error || "неизвестная ошибка"), true);
-        return;
-      }
-    }
+    view = await loadGame();
+  } catch (error) {
+    state.game = null;
+    if (error.status === 404 || error.status === 401 || error.status === 403) forget(game.id);
+    showScreen(false);
+    setStatus("Игру не открыть: " + error.message, true, "setup-status");
+    return;
+  }
+  remember(game, view.world);
+  fillSteering(view);
+  showShare(view);
+  clearContext();
+  setStatus("");
+  setStatus("", false, "setup-status");
+  showScreen(true);
+  $("action").focus();
+  if (view.pending_job) { // a turn still being written: a retry grows in place of the last reply
+    const job = await api("GET", "/api/jobs/" + encodeURIComponent(view.pending_job)).catch(() => ({}));
+    await runJob(view.pending_job, null, job.kind === "retry");
+  }
+}
+
+/** Follow a job until its turn is written; `pending` is what the page shows while it grows (null: made when the
+ * first text arrives, for a job found pending when the game opened). */
+async function runJob(jobId, pending, retry = false) {
+  setBusy(true);
+  const game = state.game;
+  let reply = pending;
+  const growing = () => reply || (reply = pendingReply(null, retry));
+  try {
+    const job = await followJob(jobId, {
+      onQueued: (position) => setStatus(position ? "В очереди: место " + position : "В очереди…"),
+      onRunning: () => setStatus("Модель пишет продолжение…"),
+      onText: (text) => { growing().textContent = text; },
+      onDelayed: () => setStatus("Сервер временно не может сохранить ход; ход ждёт в очереди и будет записан позже."),
+    });
+    if (state.game !== game) return; // the player went to another game meanwhile
+    await loadGame();
+    if (job.status === "done") setStatus("");
+    else setStatus("Ход не удался: " + (job.error || "неизвестная ошибка"), true);
+    remember(state.game, state.view.world);
+  } catch (error) {
+    setStatus(error.message, true);
   } finally {
     setBusy(false);
     $("action").focus();
   }
 }
 
-async function submitJob(path, body) {
-  if (busy) return;
+/** A turn or a retry: queue it, then show the reply as it is written. Returns whether it was accepted. */
+async function submitJob(path, body, action, retry) {
+  if (state.busy) return false;
+  setBusy(true); // no second submit while this one is on its way
+  let accepted;
   try {
-    const accepted = await api("POST", path, body);
-    setStatus("В очереди: место " + accepted.position);
-    await waitForJob(accepted.job_id);
+    accepted = await api("POST", path, body);
+  } catch (error) {
+    setBusy(false);
+    setStatus(error.message, true);
+    return false;
+  }
+  setStatus("В очереди: место " + accepted.position);
+  await runJob(accepted.job_id, pendingReply(action, retry));
+  return true;
+}
+
+/** A story change answered with the game (undo, redo, choose, edit); errors shown, and passed on. */
+async function change(method, path, body, done) {
+  if (state.busy) return Promise.reject(new Error("busy"));
+  try {
+    const view = await api(method, path, body);
+    show(view);
+    setStatus(typeof done === "function" ? done(view) : done);
+    return view;
   } catch (error) {
     setStatus(error.message, true);
+    throw error;
   }
+}
+
+function choose(index, variant) {
+  return change("POST", gamePath("/turns/" + index + "/choose"), { variant }, (view) =>
+    view.vote ? "Ваш выбор записан: ответ " + (view.vote === "a" ? "А" : "Б") + " лучше." : "").catch(() => {});
+}
+
+function edit(index, fields) {
+  return change("PUT", gamePath("/turns/" + index), fields, "Ход " + (index + 1) + " исправлен.");
 }
 
 $("start").addEventListener("click", async () => {
   try {
-    game = null;
-    const created = await api("POST", "/api/games", { world: $("world").value });
-    game = { id: created.game_id, token: created.token };
-    localStorage.setItem(STORAGE_KEY, JSON.stringify(game));
-    renderStory(created.story);
-    setStatus("");
-    showGame();
+    const created = await api("POST", "/api/games", { world: $("world").value, arena: $("arena").checked }, null);
+    await openGame({ id: created.game_id, token: created.token });
   } catch (error) {
-    setStatus(error.message, true);
+    setStatus(error.message, true, "setup-status");
+  }
+});
+
+$("import-file").addEventListener("change", async () => {
+  const file = $("import-file").files[0];
+  if (!file) return;
+  try {
+    const created = await importGame(file);
+    await openGame({ id: created.game_id, token: created.token });
+  } catch (error) {
+    setStatus(error.message, true, "setup-status");
+  } finally {
+    $("import-file").value = "";
   }
 });
 
@@ -133,43 +155,33 @@ $("turn-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const action = $("action").value;
   if (!action.trim()) { setStatus("Напишите, что делает ваш герой.", true); return; }
-  await submitJob("/api/games/" + game.id + "/turns", { action });
-  if (!$("status").classList.contains("error")) $("action").value = "";
+  const n = Number($("variants").value) || 1;
+  const accepted = await submitJob(gamePath("/turns"), n > 1 ? { action, n } : { action }, action, false);
+  if (accepted && !$("status").classList.contains("error")) $("action").value = "";
 });
 
-$("undo").addEventListener("click", async () => {
-  if (busy) return;
-  try {
-    const view = await api("POST", "/api/games/" + game.id + "/undo");
-    renderStory(view.story);
-    setStatus("Последний ход отменён.");
-  } catch (error) {
-    setStatus(error.message, true);
-  }
-});
-
-$("retry").addEventListener("click", () => submitJob("/api/games/" + game.id + "/retry"));
+$("retry").addEventListener("click", () => submitJob(gamePath("/retry"), undefined, "", true));
+$("undo").addEventListener("click", () => change("POST", gamePath("/undo"), undefined, "Последний ход отменён.")
+  .catch(() => {}));
+$("redo").addEventListener("click", () => change("POST", gamePath("/redo"), undefined, "Ход возвращён.")
+  .catch(() => {}));
 
 $("new-game").addEventListener("click", () => {
-  localStorage.removeItem(STORAGE_KEY);
-  game = null;
+  leaveCurrent();
+  state.game = state.view = null;
   $("story").replaceChildren();
+  $("world").value = "";
   setStatus("");
-  $("game").hidden = true;
-  $("setup").hidden = false;
+  showScreen(false);
 });
 
-// Resume a game kept in this browser (and a turn still being generated).
-(async () => {
-  const saved = localStorage.getItem(STORAGE_KEY);
-  if (!saved) return;
-  try {
-    game = JSON.parse(saved);
-    const view = await loadGame();
-    showGame();
-    if (view.pending_job) await waitForJob(view.pending_job);
-  } catch (error) {
-    localStorage.removeItem(STORAGE_KEY);
-    game = null;
-  }
-})();
+initSteering();
+initContext();
+initShare();
+loadPresets();
+refreshControls();
+
+// Resume the game played last in this browser (and a turn still being generated), or show the list.
+const saved = currentGame();
+if (saved) openGame(saved);
+else showScreen(false);

@@ -1,0 +1,26 @@
+// The page's state: the open game, its last view, and whether a turn is being generated (busy).
+// Controls that must wait for the game (class "needs-idle") are disabled while busy, and also while their own
+// reason says so (data-off: nothing to redo, no other variant, ...).
+
+export const state = {
+  game: null, // {id, token} of the open game
+  view: null, // the game as GET /api/games/<id> last returned it
+  busy: false,
+};
+
+export function refreshControls() {
+  for (const node of document.querySelectorAll(".needs-idle")) {
+    node.disabled = state.busy || node.dataset.off === "1";
+  }
+}
+
+export function setBusy(value) {
+  state.busy = value;
+  refreshControls();
+}
+
+/** Disable `node` for its own reason (independent of busy). */
+export function setOff(node, off) {
+  node.dataset.off = off ? "1" : "";
+  node.disabled = state.busy || off;
+}
