@@ -30,6 +30,7 @@ def test_steering_save_refusals_and_what_the_model_sees(server, browser, tmp_pat
     page.fill("#note-depth", "2")
     page.select_option("#preset", "greedy")
     page.fill("#banned-words", "дракон, магия")
+    page.fill("#stop-strings", "Конец.")
     page.click("#wi-add")
     page.locator(".wi-entry .wi-text").fill("Смотритель прячет ключ под лестницей.")
     page.click("#steering-save")
@@ -60,6 +61,7 @@ def test_steering_save_refusals_and_what_the_model_sees(server, browser, tmp_pat
     assert page.input_value("#note-depth") == "2"
     assert page.input_value("#preset") == "greedy"
     assert page.input_value("#banned-words") == "дракон, магия"
+    assert page.input_value("#stop-strings") == "Конец."
     assert page.locator(".wi-entry .wi-keys").first.input_value() == "смотритель, ключ"
     assert page.locator(".wi-entry .wi-constant").nth(2).is_checked()
 

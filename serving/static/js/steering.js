@@ -44,6 +44,7 @@ export function fillSteering(view) {
   }
   $("preset").value = view.preset;
   $("banned-words").value = view.banned_words.join(", ");
+  $("stop-strings").value = view.stop.join(", ");
   $("world-info").replaceChildren(...view.world_info.map(worldInfoEntry));
   renumber();
   for (const id of Object.keys(LIMITS)) updateCounter(id);
@@ -91,6 +92,7 @@ function collect() {
     authors_note_depth: /^\d+$/.test(depth) ? Number(depth) : depth,
     preset: $("preset").value || undefined, // no list of presets: keep the game's
     banned_words: splitList($("banned-words").value),
+    stop: splitList($("stop-strings").value),
     world_info: [...$("world-info").querySelectorAll(".wi-entry")].map((box) => ({
       keys: splitList(box.querySelector(".wi-keys").value),
       text: box.querySelector(".wi-text").value,
