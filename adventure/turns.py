@@ -162,12 +162,18 @@ class TurnPipeline:
         return triggered_world_info(entries, [text for pair in recent for text in pair] + [turn.action])
 
     def raw_prompt(self, turn: TurnInput) -> BudgetedPrompt:
-        """A raw prompt clamped to the context: its last `context - max_new_tokens` tokens."""
-        settings = turn.settings or self.settings
-        budget = self.engine.context_length - settings.max_new_tokens
-        ids = encode_text(self.engine.tokenizer, turn.raw)
-        kept = ids[-budget:] if budget > 0 else []
-        return BudgetedPrompt(text=turn.raw if len(kept) == len(ids) else self.engine.tokenizer.decode(kept),
+        """A raw prompt clamped to the context: its last `context - max_new_tokens` tokens (at least one). An empty
+        prompt is the start token alone: GPT-2 starts a text after <|endoftext|>, and an engine cannot continue
+        nothing."""
+        settings, tokenizer = turn.settings or self.settings, self.engine.tokenizer
+        budget = max(1, self.engine.context_length - settings.max_new_tokens)
+        ids = encode_text(tokenizer, turn.raw)
+        kept = ids[-budget:]
+        if not kept:
+            start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+            return BudgetedPrompt(text=turn.raw, input_ids=[start], turns_used=0, turns_dropped=0, world_cut_chars=0,
+                                  action_cut_chars=0)
+        return BudgetedPrompt(text=turn.raw if len(kept) == len(ids) else tokenizer.decode(kept),
                               input_ids=kept, turns_used=0, turns_dropped=0, world_cut_chars=0,
                               action_cut_chars=len(ids) - len(kept))
 
