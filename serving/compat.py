@@ -19,7 +19,8 @@ Kobold (KoboldCpp's shapes): GET /api/v1/model, /api/v1/info/version, /api/extra
 
 Prompts are clamped to the model's context (left-truncated by tokens), max_tokens / max_length to `api.max_tokens`
 (and below the context).
-`api.keys` turns on Bearer keys for these routes (open by default, like the game API). Errors have the shape each
+`api.keys` turns on Bearer keys for these routes (open by default, like the game API); `api.cors_origins` lets
+browser clients of other origins in (none by default). Errors have the shape each
 client expects: OpenAI {"error": {"message", "type", ...}}, Kobold {"detail": {"msg", "type"}}; never a 5xx for
 bad input.
 """
@@ -80,11 +81,24 @@ def compat_error(exc):
 @compat_api.before_request
 def check_key():
     keys = service().api.keys
-    if not keys or request.path in OPEN_ROUTES:
+    if not keys or request.path in OPEN_ROUTES or request.method == "OPTIONS":  # a CORS preflight carries no key
         return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip(), k) for k in keys):
         raise Unauthorized("this endpoint needs an API key: send 'Authorization: Bearer <key>'")
+
+
+@compat_api.after_request
+def cors(response):
+    """Browser clients on another origin (Kobold Lite at lite.koboldai.net) may call these routes only when
+    `api.cors_origins` lists their origin ("*": any). Off by default: otherwise any web page a player opens could
+    use the model (a JSON POST from another origin needs a preflight, which fails without these headers)."""
+    allowed, origin = service().api.cors_origins, request.headers.get("Origin")
+    if origin and ("*" in allowed or origin in allowed):
+        response.headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                                 "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Max-Age": "600"})
+    return response
 
 
 # ---- request fields -----------------------------------------------------------------------------------------------

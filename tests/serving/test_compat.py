@@ -142,6 +142,23 @@ def test_api_keys(server, monkeypatch):
     assert requests.post(url + "api/games", json={}, timeout=30).status_code == 201  # the game API stays open
 
 
+def test_browser_clients_of_other_origins_only_when_configured(server, monkeypatch):
+    url, service = server
+    lite = {"Origin": "https://lite.koboldai.net", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type"}
+    closed = requests.options(url + "api/v1/generate", headers=lite, timeout=30)
+    assert "Access-Control-Allow-Origin" not in closed.headers  # by default no other site may use the model
+    monkeypatch.setattr(service.api, "cors_origins", ["https://lite.koboldai.net"])
+    monkeypatch.setattr(service.api, "keys", ["secret"])
+    preflight = requests.options(url + "api/v1/generate", headers=lite, timeout=30)  # no key on a preflight
+    assert preflight.ok and preflight.headers["Access-Control-Allow-Origin"] == "https://lite.koboldai.net"
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    refused = requests.get(url + "api/v1/model", headers={"Origin": lite["Origin"]}, timeout=30)
+    assert refused.status_code == 401 and refused.headers["Access-Control-Allow-Origin"] == lite["Origin"]
+    other = requests.options(url + "v1/completions", headers={**lite, "Origin": "https://evil.example"}, timeout=30)
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
 # ---- Kobold (KoboldCpp's shapes) -----------------------------------------------------------------------------
 
 def test_kobold_info_routes(server):
