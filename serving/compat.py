@@ -103,6 +103,17 @@ def cors(response):
 
 # ---- request fields -----------------------------------------------------------------------------------------------
 
+def request_body() -> dict:
+    """The JSON object sent. JSON may escape a lone surrogate ("\\ud800"), which no tokenizer can encode: refused
+    here for every field at once, rather than failing in the worker as a 5xx."""
+    data = json_object(required=True)
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("the body holds text that is not valid Unicode (a lone surrogate)") from None
+    return data
+
+
 def number(data: dict, key: str, default, low: float, high: float, integer: bool = False):
     value = data.get(key, default)
     if value is None:
@@ -199,20 +210,23 @@ def chat_prompt(messages) -> str:
         raise BadRequest("'messages' must be a non-empty list of {role, content}")
     world, turns = [], ""
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("content"), str) or m.get("role") not in (
-                "system", "developer", "user", "assistant"):
-            raise BadRequest(f"messages[{i}] must be {{role: system|user|assistant, content: string}}")
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
+                                             and isinstance(p.get("text"), str) for p in content):
+            content = "".join(p["text"] for p in content)  # the newer form: a list of text parts
+        if not isinstance(content, str) or m.get("role") not in ("system", "developer", "user", "assistant"):
+            raise BadRequest(f"messages[{i}] must be {{role: system|user|assistant, content: string or text parts}}")
         if m["role"] in ("system", "developer"):
-            world.append(m["content"].strip())
+            world.append(content.strip())
         elif m["role"] == "user":
-            turns += "\n> " + " ".join(m["content"].split()) + "\n"
+            turns += "\n> " + " ".join(content.split()) + "\n"
         else:
-            turns += m["content"].strip()
+            turns += content.strip()
     return "\n\n".join(world) + turns
 
 
 def openai_call(chat: bool):
-    data = json_object(required=True)
+    data = request_body()
     n = number(data, "n", 1, 1, service().api.max_n, True)
     if chat:
         prompt = chat_prompt(data.get("messages"))
@@ -323,7 +337,7 @@ def kobold_max_length():
 @compat_api.post("/api/extra/tokencount")
 def koboldcpp_tokencount():
     """SillyTavern counts a prompt's tokens here to fill the context exactly."""
-    prompt = json_object(required=True).get("prompt", "")
+    prompt = request_body().get("prompt", "")
     if not isinstance(prompt, str):
         raise BadRequest("'prompt' must be a string")
     ids = encode_text(service().viewer.engine.tokenizer, prompt)
@@ -331,7 +345,7 @@ def koboldcpp_tokencount():
 
 
 def kobold_job() -> tuple[RawJob, object]:
-    data = json_object(required=True)
+    data = request_body()
     prompt = data.get("prompt", "")
     if not isinstance(prompt, str):
         raise BadRequest("'prompt' must be a string")

@@ -105,7 +105,8 @@ def test_an_empty_prompt_and_more_tokens_than_the_context_are_answered(client, s
 def test_the_chat_template():
     assert chat_prompt([{"role": "system", "content": "Лес. "}, {"role": "system", "content": "Ночь."},
                         {"role": "user", "content": "иду\n вперёд"}, {"role": "assistant", "content": " Темно. "},
-                        {"role": "user", "content": "жду"}]) == "Лес.\n\nНочь.\n> иду вперёд\nТемно.\n> жду\n"
+                        {"role": "user", "content": [{"type": "text", "text": "жду"}]}]
+                       ) == "Лес.\n\nНочь.\n> иду вперёд\nТемно.\n> жду\n"
 
 
 def test_openai_errors(client, server):
@@ -118,7 +119,9 @@ def test_openai_errors(client, server):
         client.chat.completions.create(model="gamio", messages=[{"role": "robot", "content": "x"}])
     with pytest.raises(openai.BadRequestError):
         client.completions.create(model="gamio", prompt=PROMPT, n=99)
-    for body in ({"prompt": "x" * 20000}, "[1, 2"):  # over the body limit (waitress' own 413), and broken JSON
+    # Over the body limit (waitress' own 413), broken JSON, a lone surrogate no tokenizer can encode.
+    for body in ({"prompt": "x" * 20000}, "[1, 2", '{"prompt": "a\\ud800"}', '{"messages": [{"role": "user", '
+                                                                              '"content": "\\udfff"}]}'):
         response = post(server, "v1/completions", body)
         assert 400 <= response.status_code < 500
         assert set(response.json()["error"]) >= {"message", "type", "code"}
@@ -212,7 +215,8 @@ def test_kobold_stream(server):
 
 def test_kobold_errors(server):
     for body in ({"prompt": PROMPT, "max_length": "ten"}, {"prompt": ["a"]}, {"prompt": "x", "rep_pen": None,
-                                                                               "top_k": 1.5}, "{", {"prompt": "x" * 20000}):
+                                                                               "top_k": 1.5}, "{", {"prompt": "x" * 20000},
+                 '{"prompt": "\\ud800", "max_context_length": 100}'):
         response = post(server, "api/v1/generate", body)
         assert 400 <= response.status_code < 500, (body, response.status_code)
         assert set(response.json()["detail"]) == {"msg", "type"}, response.text
