@@ -278,9 +278,15 @@ class TurnPipeline:
         if turn.raw is not None:
             return RawStream(lambda kind, text: listener(row, kind, text), stop=(turn.settings or self.settings)
                              .stop_strings)
-        translate = self.translators.to_russian.translate if self.english else None
-        return ReplyStream(lambda kind, text: listener(row, kind, text), prepare=lambda raw: _cut(raw, turn.steering),
-                           translate=translate)
+        def cut(text: str) -> str:
+            return _cut(text, turn.steering)
+
+        emit = lambda kind, text: listener(row, kind, text)  # noqa: E731
+        if not self.english:
+            return ReplyStream(emit, prepare=cut)
+        # As for the final reply: stop strings and banned words cut the model's text and, being Russian, the
+        # translation too.
+        return ReplyStream(emit, prepare=cut, translate=self.translators.to_russian.translate, present=cut)
 
     def _to_player_side(self, texts: list[str]) -> list[str | Exception]:
         if not self.english:

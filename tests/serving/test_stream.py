@@ -7,17 +7,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 import requests
 
-from adventure.engines.base import finish_row
 from serving import api_stream
 from serving.client import Player
 from serving.launch import ONE_ADDRESS_MANY_PLAYERS
 from tests.helpers.models import install_tiny_marians
 from tests.helpers.serving import Gate, live_server
+from tests.helpers.streaming import scripted
 
 # The model invents a `> action` after its reply: cleanup cuts it, and the stream must never have shown it.
 SCRIPT_RU = "Ворота открываются. Во дворе темно, «где-то» лает собака! Вы слышите шаги...\n> иду на звук\nТишина."
@@ -75,28 +74,6 @@ def replay(events: list[dict], text: str = "") -> str:
 
 def kinds(events: list[dict]) -> list[str]:
     return [e["event"] for e in events if "event" in e]
-
-
-@contextmanager
-def scripted(pipeline, text: str, delay_s: float = 0.03):
-    """The engine writes `text`, token by token with a pause, through the real decoding and cleanup: a reply whose
-    sentences the tiny model seldom writes, arriving at a pace a client can watch."""
-    engine = pipeline.engine
-    ids = engine.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def generate(prompts, settings, *, seed=None, on_progress=None):
-        for n in range(1, len(ids) + 1):
-            for row in range(len(prompts)):
-                if on_progress:
-                    on_progress(row, ids[:n])
-            time.sleep(delay_s)
-        return [finish_row(engine.tokenizer, ids) for _ in prompts]
-
-    engine.generate = generate
-    try:
-        yield
-    finally:
-        del engine.generate
 
 
 @pytest.mark.parametrize("preset", ["gamio", "gamio_sample", "greedy"])
