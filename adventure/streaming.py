@@ -12,7 +12,8 @@ final text exactly (`apply_events`).
 
 English models stream sentence by sentence: each English sentence that settles is translated on its own; the
 translator cuts a whole reply into the same sentences, so the streamed translation is the final one in the normal
-case (and a reset repairs it otherwise).
+case (and a reset repairs it otherwise). The game's stop strings and banned words are Russian, so for an English
+model they are applied to the translation (`present`), as the final reply does: a banned word never shows.
 """
 from __future__ import annotations
 
@@ -47,8 +48,9 @@ class ReplyStream:
     """One reply's stream: feed it the model's raw text as it grows; it emits only what has settled."""
 
     def __init__(self, emit: Callable[[str, str], None], *, prepare: Callable[[str], str] = lambda raw: raw,
-                 translate: Callable[[list[str]], list[str]] | None = None):
-        self.emit, self.prepare, self.translate = emit, prepare, translate
+                 translate: Callable[[list[str]], list[str]] | None = None,
+                 present: Callable[[str], str] = lambda text: text):
+        self.emit, self.prepare, self.translate, self.present = emit, prepare, translate, present
         self.model_settled = ""  # the settled reply so far, in the model's language
         self.player_text = ""  # the same in the player's language (English models: the translated pieces)
         self.shown = ""  # what the player has been shown
@@ -63,7 +65,7 @@ class ReplyStream:
         piece, self.model_settled = now[len(self.model_settled):], now
         # The translator keeps a piece's leading separator, and cuts a whole reply into the same sentences.
         self.player_text = now if self.translate is None else self.player_text + self.translate([piece])[0]
-        self._show(normalize_result(self.player_text))
+        self._show(normalize_result(self.present(self.player_text)))
 
     def finish(self, final: str) -> None:
         """The reply is done: whatever has not been shown yet, or a reset when the final text differs."""

@@ -162,12 +162,18 @@ class TurnPipeline:
         return triggered_world_info(entries, [text for pair in recent for text in pair] + [turn.action])
 
     def raw_prompt(self, turn: TurnInput) -> BudgetedPrompt:
-        """A raw prompt clamped to the context: its last `context - max_new_tokens` tokens."""
-        settings = turn.settings or self.settings
-        budget = self.engine.context_length - settings.max_new_tokens
-        ids = encode_text(self.engine.tokenizer, turn.raw)
-        kept = ids[-budget:] if budget > 0 else []
-        return BudgetedPrompt(text=turn.raw if len(kept) == len(ids) else self.engine.tokenizer.decode(kept),
+        """A raw prompt clamped to the context: its last `context - max_new_tokens` tokens (at least one). An empty
+        prompt is the start token alone: GPT-2 starts a text after <|endoftext|>, and an engine cannot continue
+        nothing."""
+        settings, tokenizer = turn.settings or self.settings, self.engine.tokenizer
+        budget = max(1, self.engine.context_length - settings.max_new_tokens)
+        ids = encode_text(tokenizer, turn.raw)
+        kept = ids[-budget:]
+        if not kept:
+            start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+            return BudgetedPrompt(text=turn.raw, input_ids=[start], turns_used=0, turns_dropped=0, world_cut_chars=0,
+                                  action_cut_chars=0)
+        return BudgetedPrompt(text=turn.raw if len(kept) == len(ids) else tokenizer.decode(kept),
                               input_ids=kept, turns_used=0, turns_dropped=0, world_cut_chars=0,
                               action_cut_chars=len(ids) - len(kept))
 
@@ -272,9 +278,15 @@ class TurnPipeline:
         if turn.raw is not None:
             return RawStream(lambda kind, text: listener(row, kind, text), stop=(turn.settings or self.settings)
                              .stop_strings)
-        translate = self.translators.to_russian.translate if self.english else None
-        return ReplyStream(lambda kind, text: listener(row, kind, text), prepare=lambda raw: _cut(raw, turn.steering),
-                           translate=translate)
+        def cut(text: str) -> str:
+            return _cut(text, turn.steering)
+
+        emit = lambda kind, text: listener(row, kind, text)  # noqa: E731
+        if not self.english:
+            return ReplyStream(emit, prepare=cut)
+        # As for the final reply: stop strings and banned words cut the model's text and, being Russian, the
+        # translation too.
+        return ReplyStream(emit, prepare=cut, translate=self.translators.to_russian.translate, present=cut)
 
     def _to_player_side(self, texts: list[str]) -> list[str | Exception]:
         if not self.english:

@@ -56,10 +56,30 @@ def build_small_shaped_model(out_dir: Path) -> Path:
 WORLD = "Игрок {i} стоит у ворот древнего города. Стража молчит, а над стенами кружат вороны."
 
 
-def run_players(url: str, players: int, turns: int, world: str = WORLD) -> dict:
-    """`players` threads each play `turns` turns in their own game (`world` with {i}: the player's number);
-    turns/s over the wall time, latency per turn."""
+def streamed_turn(client: Player, action: str) -> tuple[dict, float]:
+    """One turn read from its SSE stream: (the outcome, seconds from submit to the first text shown; the reply's
+    end when it has no text). A stream that ends without an outcome falls back to long-polling."""
+    started = time.perf_counter()
+    job_id = client.submit(action)["job_id"]
+    first = None
+    for event in client.stream_job(job_id, timeout_s=1800):
+        kind = event.get("event")
+        if kind in ("token", "reset") and first is None:
+            first = time.perf_counter() - started
+        if kind in ("done", "failed"):
+            status = {"status": kind}
+            break
+    else:
+        status = client.wait_job(job_id, timeout_s=1800)
+    return status, first if first is not None else time.perf_counter() - started
+
+
+def run_players(url: str, players: int, turns: int, world: str = WORLD, stream: bool = False) -> dict:
+    """`players` threads each play `turns` turns in their own game (`world` with {i}: the player's number),
+    long-polling or (`stream`) reading each turn's SSE stream; turns/s over the wall time, latency per turn (and
+    time to first token when streaming)."""
     latencies: list[float] = []
+    first_tokens: list[float] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
     clients = [Player(url) for _ in range(players)]
@@ -71,12 +91,13 @@ def run_players(url: str, players: int, turns: int, world: str = WORLD) -> dict:
         try:
             barrier.wait()
             for turn in range(turns):
-                started = time.perf_counter()
-                job = client.play(f"осматриваюсь и иду дальше, шаг {turn}", timeout_s=1800)
+                started, action = time.perf_counter(), f"осматриваюсь и иду дальше, шаг {turn}"
+                job, first = streamed_turn(client, action) if stream else (client.play(action, 1800), None)
                 if job["status"] != "done":
                     raise RuntimeError(f"turn failed: {job}")
                 with lock:
                     latencies.append(time.perf_counter() - started)
+                    first_tokens.extend([first] if first is not None else [])
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -91,7 +112,7 @@ def run_players(url: str, players: int, turns: int, world: str = WORLD) -> dict:
     if errors:
         raise RuntimeError(f"{len(errors)} players failed: {errors[0]}")
     return {"turns": len(latencies), "turns_per_s": len(latencies) / wall, "p50": percentile(latencies, 50),
-            "p95": percentile(latencies, 95)}
+            "p95": percentile(latencies, 95), "latencies": latencies, "first_tokens": first_tokens}
 
 
 def bench_model(name: str, spec: str, artifacts: Path, max_new_tokens: int, turns: int, threads: int = THREADS,

@@ -6,15 +6,17 @@
     event: reset    {"text": all so far}─┤ (applying them in order gives the final turn.result exactly)
     event: done     {"turn": ...}       ─┤
     event: failed   {"error": ...}      ─┘
-    : ping                              (a heartbeat comment every 15 s)
+    : ping                              (a comment after 15 s without an event, queued or running)
 
-A client that disconnects does not cancel the job. The stream holds a request thread, so it takes one of the
+A client that disconnects does not cancel the job. A fresh connection (no Last-Event-ID) to a finished job gets
+the whole text in one `reset`, then `done`. The stream holds a request thread, so it takes one of the
 client's long-poll slots; beyond the cap the stream says where the job stands and ends at once (EventSource
 reconnects after `retry`), which is the long-poll fallback's behaviour too.
 """
 from __future__ import annotations
 
 import json
+import time
 
 from flask import Blueprint, Response, request, stream_with_context
 
@@ -31,47 +33,58 @@ def sse(kind: str, data: dict, event_id: int | None = None) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def final_events(job: dict, sent_text: bool) -> list[str]:
-    """How a finished job ends a stream whose events the hub no longer holds (a restart, an old job)."""
+def done_event(view: dict, event_id: int | None = None) -> str:
+    return sse("done", {"turn": view.get("turn"), **({"undone": True} if view.get("undone") else {})}, event_id)
+
+
+def final_events(job: dict, with_text: bool) -> list[str]:
+    """How a finished job ends a stream from the store: `with_text` (a fresh connection, or a job the hub no
+    longer holds after a restart or long ago, so what the client saw is unknown) starts with the whole text in
+    one `reset`, which is right whatever the client holds."""
     view = job_view(job)
     if job["status"] == "failed":
         return [sse("failed", {"error": view.get("error")})]
-    out = [] if sent_text or "turn" not in view else [sse("reset", {"text": view["turn"]["result"]})]
-    return out + [sse("done", {"turn": view.get("turn"), **({"undone": True} if view.get("undone") else {})})]
+    out = [sse("reset", {"text": view["turn"]["result"]})] if with_text and "turn" in view else []
+    return out + [done_event(view)]
 
 
 def job_stream(job_id: str, after: int, granted: bool):
+    """The job's events after id `after`. Not `granted` (over the long-poll caps): what there is now, then the
+    end, as a long-poll with wait=0 would answer. The store is read only at the start and the end: a stream
+    must cost the worker's batch nothing while tokens flow."""
     svc = service()
     hub, worker = svc.worker.hub, svc.worker
     yield f"retry: {RETRY_MS}\n\n"
-    position, sent_text = None, after > 0
+    job = svc.store.job(job_id)
+    if job["status"] in FINAL and (after == 0 or not hub.known(job_id)):
+        yield from final_events(job, with_text=True)
+        return
+    position, quiet_since = None, time.monotonic()
     while True:
-        job = svc.store.job(job_id)
         now = worker.position(job_id)
         if now is not None and now != position:
-            position = now
+            position, quiet_since = now, time.monotonic()
             yield sse("queued", {"position": now})
-        if not granted:
-            if job["status"] in FINAL:
-                yield from final_events(job, sent_text)
-            return
-        if job["status"] in FINAL and not hub.known(job_id):
-            yield from final_events(job, sent_text)
-            return
-        events, finished = hub.wait(job_id, after, POSITION_POLL_S if now is not None else HEARTBEAT_S)
+        waiting = now is not None or not hub.known(job_id)  # a job recovered after a restart is not in the hub yet
+        timeout = 0 if not granted else min(POSITION_POLL_S, HEARTBEAT_S) if waiting else HEARTBEAT_S
+        events, finished = hub.wait(job_id, after, timeout)
         for event_id, kind, data in events:
-            after = event_id
+            after, quiet_since = event_id, time.monotonic()
             if kind == "done":
-                yield sse("done", {"turn": job_view(svc.store.job(job_id)).get("turn")}, event_id)
+                yield done_event(job_view(svc.store.job(job_id)), event_id)
                 return
-            sent_text = sent_text or kind in ("token", "reset")
             yield sse(kind, data, event_id)
             if kind == "failed":
                 return
-        if not events and finished:  # finished, and everything was sent before this connection
-            yield from final_events(svc.store.job(job_id), sent_text)
+        if not events and (finished or (waiting and now is None)):
+            job = svc.store.job(job_id)  # finished before this connection saw it end, or unknown to the hub
+            if job["status"] in FINAL:
+                yield from final_events(job, with_text=not hub.known(job_id))
+                return
+        if not granted:
             return
-        if not events and now is None:
+        if time.monotonic() - quiet_since >= HEARTBEAT_S:  # proxies close a connection that says nothing
+            quiet_since = time.monotonic()
             yield ": ping\n\n"
 
 

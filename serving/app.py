@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from flask import Flask, jsonify, send_from_directory
+from flask import Flask, jsonify, request, send_from_directory
 from omegaconf import DictConfig
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -20,7 +20,7 @@ from serving.api import api
 from serving.api_steering import steering_api
 from serving.api_story import story_api
 from serving.api_stream import stream_api
-from serving.compat import compat_api
+from serving.compat import compat_api, error_body
 from serving.http import STATIC_DIR
 from serving.database import describe
 from serving.errors import ApiError
@@ -69,22 +69,25 @@ def create_app(cfg: DictConfig, service: GameService | None = None) -> Flask:
     def api_error(exc: ApiError):
         return jsonify({"error": exc.message}), exc.status, exc.headers
 
+    def error(status: int, message: str):
+        """{"error": message}; under the OpenAI / Kobold routes (an unknown one too) the shape their clients read."""
+        return jsonify(error_body(request.path, status, message) or {"error": message}), status
+
     @app.errorhandler(sqlite3.Error)
     def database_error(exc: sqlite3.Error):
         log.error("database error under a request: %s", describe(exc))
-        return jsonify({"error": f"the game database is unavailable right now ({describe(exc)}); "
-                                 f"try again later"}), 503
+        return error(503, f"the game database is unavailable right now ({describe(exc)}); try again later")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         message = exc.description or exc.name
         if isinstance(exc, RequestEntityTooLarge):
             message = f"the request body is over the limit of {service.limits.max_body_bytes} bytes"
-        return jsonify({"error": message}), exc.code or 500
+        return error(exc.code or 500, message)
 
     @app.errorhandler(Exception)
     def internal_error(exc: Exception):
         log.exception("internal error")
-        return jsonify({"error": "internal server error"}), 500
+        return error(500, "internal server error")
 
     return app

@@ -10,6 +10,25 @@ from dataclasses import dataclass, field
 import requests
 
 
+def sse_events(response: requests.Response):
+    """The Server-Sent Events of a streamed response as they arrive: {"event", "data", "id"} (the fields that were
+    sent; data as text), and {"comment": text} for a comment line (a heartbeat)."""
+    event: dict[str, str] = {}
+    for line in response.iter_lines(decode_unicode=True):
+        if not line:  # a blank line ends an event
+            if event:
+                yield event
+            event = {}
+        elif line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            event[name] = event[name] + "\n" + value if name == "data" and name in event else value
+    if event:
+        yield event
+
+
 @dataclass
 class Player:
     base_url: str
@@ -58,6 +77,14 @@ class Player:
             if time.monotonic() - asked < 0.5:  # answered at once: the server's long-poll cap; do not spin
                 time.sleep(1.0)
         raise TimeoutError(f"job {job_id} not finished after {timeout_s} s")
+
+    def stream_job(self, job_id: str, last_event_id: int | None = None, timeout_s: float = 300.0):
+        """The job's SSE stream (GET /api/jobs/<id>/stream) as sse_events; closing the generator disconnects."""
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        with self._request("GET", f"/api/jobs/{job_id}/stream", headers=headers, stream=True,
+                           timeout=timeout_s) as response:
+            response.raise_for_status()
+            yield from sse_events(response)
 
     def play(self, action: str, timeout_s: float = 300.0) -> dict:
         """One full turn: submit, then wait for the result. The finished job."""

@@ -11,11 +11,16 @@ OpenAI: GET /v1/models, POST /v1/completions, POST /v1/chat/completions (`stream
     > <user message>
                                    <- the model writes the assistant's reply here; it ends before a new "> " line
 
-Kobold (KoboldCpp's shapes): GET /api/v1/model, /api/v1/info/version, /api/extra/version, POST /api/v1/generate
--> {"results": [{"text"}]}, POST /api/extra/generate/stream (SSE `event: message` with {"token"}).
+Kobold (KoboldCpp's shapes): GET /api/v1/model, /api/v1/info/version, /api/extra/version (open even with keys),
+/api/v1/config/max_context_length, /api/extra/true_max_context_length, /api/v1/config/max_length, POST
+/api/extra/tokencount, /api/v1/generate -> {"results": [{"text", "finish_reason", ...}]},
+/api/extra/generate/stream (SSE `event: message` with {"token", "finish_reason": null}, last {"token": "",
+"finish_reason"}).
 
-Prompts are clamped to the model's context (left-truncated by tokens), max_tokens / max_length to `api.max_tokens`.
-`api.keys` turns on Bearer keys for these routes (open by default, like the game API). Errors have the shape each
+Prompts are clamped to the model's context (left-truncated by tokens), max_tokens / max_length to `api.max_tokens`
+(and below the context).
+`api.keys` turns on Bearer keys for these routes (open by default, like the game API); `api.cors_origins` lets
+browser clients of other origins in (none by default). Errors have the shape each
 client expects: OpenAI {"error": {"message", "type", ...}}, Kobold {"detail": {"msg", "type"}}; never a 5xx for
 bad input.
 """
@@ -28,12 +33,14 @@ import time
 from dataclasses import replace
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from adventure.budget import encode_text
 from adventure.turns import TurnFailure
 from serving.errors import ApiError, BadRequest, Unauthorized, Unavailable
 from serving.http import client, json_object, service
 from serving.jobs import RawJob
+from serving.worker import without_paths
 
 compat_api = Blueprint("compat_api", __name__)
 KOBOLD_VERSION, KOBOLDCPP_VERSION = "1.2.5", "1.80"
@@ -42,33 +49,70 @@ WAIT_S = 900.0
 
 # ---- errors and keys -------------------------------------------------------------------------------------------
 
+OPENAI_PREFIX, KOBOLD_PREFIXES = "/v1/", ("/api/v1/", "/api/extra/")
+OPEN_ROUTES = ("/api/extra/version",)  # KoboldCpp answers it without a key: its "protected" tells clients to send one
+
+
+def error_body(path: str, status: int, message: str) -> dict | None:
+    """The error body an OpenAI or Kobold client understands, for a path of these APIs (None: the game API's
+    {"error"}). Also used for errors before a route is found (404, 405) and for waitress' own (413)."""
+    if path.startswith(OPENAI_PREFIX):
+        kind = {401: "authentication_error", 429: "rate_limit_error"}.get(
+            status, "server_error" if status >= 500 else "invalid_request_error")
+        return {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    if path.startswith(KOBOLD_PREFIXES):
+        kind = {401: "unauthorized", 429: "service_busy"}.get(
+            status, "service_unavailable" if status >= 500 else "bad_input")
+        return {"detail": {"msg": message, "type": kind}}
+    return None
+
+
 @compat_api.errorhandler(ApiError)
 @compat_api.errorhandler(HTTPException)
 def compat_error(exc):
     status = exc.status if isinstance(exc, ApiError) else (exc.code or 400)
     message = exc.message if isinstance(exc, ApiError) else (exc.description or exc.name)
+    if isinstance(exc, RequestEntityTooLarge):
+        message = f"the request body is over the limit of {service().limits.max_body_bytes} bytes"
     headers = exc.headers if isinstance(exc, ApiError) else {}
-    if request.path.startswith("/v1/"):
-        kind = {401: "authentication_error", 429: "rate_limit_error", 503: "server_error"}.get(
-            status, "invalid_request_error")
-        body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
-    else:
-        body = {"detail": {"msg": message, "type": {401: "unauthorized", 429: "service_busy",
-                                                    503: "service_unavailable"}.get(status, "bad_input")}}
-    return jsonify(body), status, headers
+    return jsonify(error_body(request.path, status, message)), status, headers
 
 
 @compat_api.before_request
 def check_key():
     keys = service().api.keys
-    if not keys:
+    if not keys or request.path in OPEN_ROUTES or request.method == "OPTIONS":  # a CORS preflight carries no key
         return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip(), k) for k in keys):
         raise Unauthorized("this endpoint needs an API key: send 'Authorization: Bearer <key>'")
 
 
+@compat_api.after_request
+def cors(response):
+    """Browser clients on another origin (Kobold Lite at lite.koboldai.net) may call these routes only when
+    `api.cors_origins` lists their origin ("*": any). Off by default: otherwise any web page a player opens could
+    use the model (a JSON POST from another origin needs a preflight, which fails without these headers)."""
+    allowed, origin = service().api.cors_origins, request.headers.get("Origin")
+    if origin and ("*" in allowed or origin in allowed):
+        response.headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                                 "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Max-Age": "600"})
+    return response
+
+
 # ---- request fields -----------------------------------------------------------------------------------------------
+
+def request_body() -> dict:
+    """The JSON object sent. JSON may escape a lone surrogate ("\\ud800"), which no tokenizer can encode: refused
+    here for every field at once, rather than failing in the worker as a 5xx."""
+    data = json_object(required=True)
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("the body holds text that is not valid Unicode (a lone surrogate)") from None
+    return data
+
 
 def number(data: dict, key: str, default, low: float, high: float, integer: bool = False):
     value = data.get(key, default)
@@ -90,14 +134,17 @@ def strings(data: dict, key: str, limit: int) -> list[str]:
 
 
 def settings_of(data: dict, *, tokens_key: str, tokens_default: int, rep_key: str, stop_key: str):
-    """The request's sampling settings over the server's preset (one beam: these clients sample)."""
+    """The request's sampling settings over the server's preset (one beam: these clients sample). max_tokens is
+    capped by `api.max_tokens` and by the context (the prompt keeps at least one token), never refused."""
     svc = service()
     temperature = number(data, "temperature", 1.0, 0, 5)
+    wanted = number(data, tokens_key, tokens_default, 1, 1_000_000, True)
     return replace(svc.worker.pipeline.settings, name="api", num_beams=1, do_sample=temperature > 0,
                    temperature=temperature if temperature > 0 else 1.0,
-                   top_p=number(data, "top_p", 1.0, 0.0001, 1), top_k=number(data, "top_k", 0, 0, 100_000, True),
+                   top_p=max(1e-4, number(data, "top_p", 1.0, 0, 1)),  # 0 (KoboldCpp: greedy) as the least mass
+                   top_k=number(data, "top_k", 0, 0, 100_000, True),
                    repetition_penalty=number(data, rep_key, 1.0, 0.01, 20),
-                   max_new_tokens=min(number(data, tokens_key, tokens_default, 1, 1_000_000, True), svc.api.max_tokens),
+                   max_new_tokens=min(wanted, svc.api.max_tokens, svc.viewer.engine.context_length - 1),
                    stop_strings=strings(data, stop_key, 16), bad_words_ids=[])
 
 
@@ -107,7 +154,7 @@ def clamp(prompt: str, max_context: int | None, max_new: int) -> str:
     if not max_context:
         return prompt
     tokenizer = service().viewer.engine.tokenizer
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids = encode_text(tokenizer, prompt)  # as the pipeline counts them
     keep = max(1, max_context - max_new)
     return prompt if len(ids) <= keep else tokenizer.decode(ids[-keep:])
 
@@ -123,7 +170,7 @@ def results(job: RawJob) -> list:
         raise Unavailable("the model did not answer in time; try again later")
     failed = next((r for r in job.results if isinstance(r, TurnFailure)), None)
     if failed is not None:
-        raise Unavailable(f"generation failed: {failed.reason}")
+        raise Unavailable(f"{without_paths(failed.reason)}; try again later")
     return job.results
 
 
@@ -163,20 +210,23 @@ def chat_prompt(messages) -> str:
         raise BadRequest("'messages' must be a non-empty list of {role, content}")
     world, turns = [], ""
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("content"), str) or m.get("role") not in (
-                "system", "developer", "user", "assistant"):
-            raise BadRequest(f"messages[{i}] must be {{role: system|user|assistant, content: string}}")
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
+                                             and isinstance(p.get("text"), str) for p in content):
+            content = "".join(p["text"] for p in content)  # the newer form: a list of text parts
+        if not isinstance(content, str) or m.get("role") not in ("system", "developer", "user", "assistant"):
+            raise BadRequest(f"messages[{i}] must be {{role: system|user|assistant, content: string or text parts}}")
         if m["role"] in ("system", "developer"):
-            world.append(m["content"].strip())
+            world.append(content.strip())
         elif m["role"] == "user":
-            turns += "\n> " + " ".join(m["content"].split()) + "\n"
+            turns += "\n> " + " ".join(content.split()) + "\n"
         else:
-            turns += m["content"].strip()
+            turns += content.strip()
     return "\n\n".join(world) + turns
 
 
 def openai_call(chat: bool):
-    data = json_object(required=True)
+    data = request_body()
     n = number(data, "n", 1, 1, service().api.max_n, True)
     if chat:
         prompt = chat_prompt(data.get("messages"))
@@ -185,7 +235,8 @@ def openai_call(chat: bool):
         prompt = prompt[0] if isinstance(prompt, list) and len(prompt) == 1 else prompt
         if not isinstance(prompt, str):
             raise BadRequest("'prompt' must be a string (token arrays and several prompts are not supported)")
-    settings = settings_of(data, tokens_key="max_tokens", tokens_default=16 if not chat else 256,
+    tokens_key = "max_completion_tokens" if chat and data.get("max_completion_tokens") is not None else "max_tokens"
+    settings = settings_of(data, tokens_key=tokens_key, tokens_default=16 if not chat else 256,
                            rep_key="repetition_penalty", stop_key="stop")
     if chat:  # the reply ends where the model starts writing the player's next move
         settings = replace(settings, stop_strings=[*settings.stop_strings, "\n>"])
@@ -273,13 +324,28 @@ def kobold_max_context():
     return jsonify({"value": service().viewer.engine.context_length})
 
 
+@compat_api.get("/api/extra/true_max_context_length")
+def koboldcpp_max_context():
+    return kobold_max_context()
+
+
 @compat_api.get("/api/v1/config/max_length")
 def kobold_max_length():
     return jsonify({"value": service().api.max_tokens})
 
 
+@compat_api.post("/api/extra/tokencount")
+def koboldcpp_tokencount():
+    """SillyTavern counts a prompt's tokens here to fill the context exactly."""
+    prompt = request_body().get("prompt", "")
+    if not isinstance(prompt, str):
+        raise BadRequest("'prompt' must be a string")
+    ids = encode_text(service().viewer.engine.tokenizer, prompt)
+    return jsonify({"value": len(ids), "ids": ids})
+
+
 def kobold_job() -> tuple[RawJob, object]:
-    data = json_object(required=True)
+    data = request_body()
     prompt = data.get("prompt", "")
     if not isinstance(prompt, str):
         raise BadRequest("'prompt' must be a string")
@@ -293,7 +359,8 @@ def kobold_job() -> tuple[RawJob, object]:
 @compat_api.post("/api/v1/generate")
 def kobold_generate():
     job, settings = kobold_job()
-    return jsonify({"results": [{"text": r.result, "finish_reason": finish_reason(r, settings)}
+    return jsonify({"results": [{"text": r.result, "finish_reason": finish_reason(r, settings),
+                                 "prompt_tokens": r.prompt_tokens, "completion_tokens": r.new_tokens}
                                 for r in results(job)]})
 
 
@@ -301,17 +368,21 @@ def kobold_generate():
 def kobold_stream():
     job, settings = kobold_job()
 
-    def events():
+    def message(token: str, reason: str | None = None) -> str:
+        return f"event: message\ndata: {json.dumps({'token': token, 'finish_reason': reason}, ensure_ascii=False)}\n\n"
+
+    def events():  # KoboldCpp's shape: tokens with finish_reason null, then an empty token with the reason
         shown = ""
         for event, text in stream_of(job):
             if event == "token" or (event == "reset" and text.startswith(shown)):
                 piece = text if event == "token" else text[len(shown):]
                 shown += piece
-                yield f"event: message\ndata: {json.dumps({'token': piece}, ensure_ascii=False)}\n\n"
+                yield message(piece)
         outs = job.results if job.finished.wait(WAIT_S) else None
         ok = outs and not isinstance(outs[0], TurnFailure)
         rest = outs[0].result[len(shown):] if ok and outs[0].result.startswith(shown) else ""
-        reason = finish_reason(outs[0], settings) if ok else "error"
-        yield f"event: message\ndata: {json.dumps({'token': rest, 'finish_reason': reason}, ensure_ascii=False)}\n\n"
+        if rest:
+            yield message(rest)
+        yield message("", finish_reason(outs[0], settings) if ok else "error")
 
     return Response(stream_with_context(events()), mimetype="text/event-stream", headers={"Cache-Control": "no-store"})

@@ -121,6 +121,9 @@ class ApiConfig:
                                        "game API")
     max_tokens: int = setting(512, ge=1, help="cap of max_tokens / max_length of one request")
     max_n: int = setting(4, ge=1, le=16, help="cap of n (completions per request)")
+    cors_origins: List[str] = setting([], help="web origins whose pages may call these routes from a browser (e.g. "
+                                               "https://lite.koboldai.net; \"*\": any); empty: none, so no other "
+                                               "site can use the model through a player's browser")
 
 
 @dataclass

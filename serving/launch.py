@@ -79,4 +79,6 @@ class ServerThread:
 
     def stop(self) -> None:
         self.server.close()
+        for channel in list(getattr(self.server, "_map", {}).values()):  # an idle keep-alive connection would keep
+            channel.close()                                               # waitress' loop (and this join) waiting
         self.thread.join(10)

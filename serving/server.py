@@ -3,7 +3,8 @@
 The URL is logged once the socket listens (port=0 picks a free port, and the log says which), so scripts and
 tests can wait for that line. SIGTERM (what service managers and `ServerProcess.stop()` send) stops the server
 like Ctrl-C: the worker finishes its batch, the WAL is checkpointed and the database closed, exit status 0.
-Errors that waitress answers itself (a malformed request, a body over the limit) come in the API's JSON shape.
+Errors that waitress answers itself (a malformed request, a body over the limit) come in the API's JSON shape
+(under the OpenAI / Kobold routes, in theirs).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from omegaconf import DictConfig
 from adventure.config import ConfigError
 from adventure.errors import GamioError
 from serving.app import SECURITY_HEADERS, create_app
+from serving.compat import error_body
 
 log = logging.getLogger("serving")
 
@@ -29,7 +31,9 @@ def _json_error_channel():
     class JsonErrorTask(ErrorTask):
         def execute(self):
             error = self.request.error
-            body = json.dumps({"error": f"{error.reason}: {error.body}".strip(": ")}).encode("utf-8")
+            message = f"{error.reason}: {error.body}".strip(": ")
+            shaped = error_body(getattr(self.request, "path", None) or "", error.code, message)
+            body = json.dumps(shaped or {"error": message}).encode("utf-8")
             self.status = f"{error.code} {error.reason}"
             self.response_headers.append(("Content-Type", "application/json"))
             self.response_headers.extend(SECURITY_HEADERS.items())

@@ -5,6 +5,9 @@ reads them from any point (an SSE `Last-Event-ID`), so a client that disconnects
 resumes. Event ids count from 1 per job. Events of finished jobs are kept for `keep_s` seconds (at most
 `max_jobs` jobs), long enough for a reconnect; after that a stream of a done job gets its result in one `reset`.
 The hub also times each job's first token (time to first token, in /healthz).
+
+A job that runs again (the database refused its result and it went back to the queue) starts its text anew: its
+second `running` comes with a `reset` to "", so the replay never glues two attempts together.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ class StreamHub:
         self.keep_s, self.max_jobs = keep_s, max_jobs
         self._jobs: OrderedDict[str, JobEvents] = OrderedDict()
         self._changed = threading.Condition()
+        self._queue_changes = 0  # bumped by notify(): waiting streams look at their queue position again
         self.first_token_s: deque[float] = deque(maxlen=2000)
 
     def open(self, job_id: str, created: float) -> None:
@@ -36,8 +40,11 @@ class StreamHub:
     def publish(self, job_id: str, kind: str, data: dict) -> None:
         with self._changed:
             job = self._jobs.setdefault(job_id, JobEvents(time.time()))
-            if kind in ("token", "reset") and not any(k in ("token", "reset") for _, k, _ in job.events):
+            wrote = any(k in ("token", "reset") for _, k, _ in job.events)
+            if kind in ("token", "reset") and not wrote:
                 self.first_token_s.append(time.time() - job.created)
+            if kind == "running" and wrote:  # a second attempt: what the first one showed is taken back
+                job.events.append((len(job.events) + 1, "reset", {"text": ""}))
             job.events.append((len(job.events) + 1, kind, data))
             if kind in ("done", "failed"):
                 job.finished = time.monotonic()
@@ -48,21 +55,24 @@ class StreamHub:
             return job_id in self._jobs
 
     def wait(self, job_id: str, after: int, timeout_s: float) -> tuple[list[tuple[int, str, dict]], bool]:
-        """(events with id > after, finished?), waiting up to `timeout_s` for one when there is none yet."""
+        """(events with id > after, finished?), waiting up to `timeout_s` for one when there is none yet; also
+        returns (empty) when the queue changed, so that a waiting stream can say its new position at once."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
+            queue_changes = self._queue_changes
             while True:
                 job = self._jobs.get(job_id)
                 events = [e for e in job.events if e[0] > after] if job else []
                 finished = bool(job and job.finished is not None)
                 remaining = deadline - time.monotonic()
-                if events or finished or remaining <= 0:
+                if events or finished or remaining <= 0 or self._queue_changes != queue_changes:
                     return events, finished
                 self._changed.wait(remaining)
 
     def notify(self) -> None:
-        """Wake the streams (a queue position may have changed)."""
+        """Wake the streams: a queue position may have changed."""
         with self._changed:
+            self._queue_changes += 1
             self._changed.notify_all()
 
     def _forget_old(self) -> None:

@@ -221,7 +221,9 @@ class ModelWorker:
         seed = None if self.seed is None else self.seed + self.batches  # batch i of this process: seed + i
         outcomes = self.planner.run(rows, seed, lambda job_id, kind, text: self.hub.publish(job_id, kind,
                                                                                               {"text": text}))
-        for job_id, ctx in contexts.items():
+        # Raw jobs first: they need no database, so a write refused below cannot send one back to the queue
+        # to run (and stream) a second time.
+        for job_id, ctx in sorted(contexts.items(), key=lambda item: item[0] not in self._raw):
             mine = [i for i, row in enumerate(rows) if row.job == job_id]
             stored_variants, results, error = variants([rows[i] for i in mine], [outcomes[i] for i in mine],
                                                        self.names)

@@ -92,3 +92,29 @@ def test_an_english_model_streams_sentence_by_sentence(engine, tiny_marian_artif
     for row, result in enumerate(results):
         assert isinstance(result, TurnResult)
         assert apply_events(events.get(row, [])) == result.result
+
+
+class SentenceTranslator:
+    """en->ru by a table of sentences, cutting a text into sentences as the real translators do (each keeps its
+    leading space), so a streamed piece and the whole reply translate alike."""
+
+    table = {"The dog barks.": "Собака лает.", "The cat sleeps.": "Кот спит.", "A bird sings.": "Птица поёт."}
+
+    def translate(self, texts):
+        import re
+
+        return ["".join(space + self.table[s] for space, s in re.findall(r"(\s*)(\S[^.]*\.)", t)) for t in texts]
+
+
+def test_an_english_models_stream_never_shows_a_banned_word(engine):
+    from adventure.steering import Steering
+    from tests.helpers.streaming import scripted
+
+    translators = Translators(SentenceTranslator(), SentenceTranslator())  # ru->en is never asked: all given
+    pipeline = TurnPipeline(engine, GenerationSettings.load("greedy"), language="en", translators=translators)
+    turn = TurnInput("Лес.", (), "жду", world_en="Forest.", action_en="wait", history_en=(),
+                     steering_en=Steering(), steering=Steering(banned_words=("кот",)))
+    with scripted(pipeline, "The dog barks. The cat sleeps. A bird sings.\n> go", delay_s=0):
+        results, events = streamed_run(pipeline, [turn])
+    assert results[0].result == "Собака лает."  # cut before the banned word, its sentence dropped
+    assert events[0] == [("token", "Собака лает.")]  # nothing after it was ever shown

@@ -1,8 +1,10 @@
-"""Driving the game API in-process (Flask test client): new games, waiting for jobs, holding the worker."""
+"""Driving the game API in-process (Flask test client, or real HTTP in a thread): new games, waiting for jobs,
+holding the worker."""
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 
 def new_game(client, world=None):
@@ -24,20 +26,28 @@ def wait_done(client, job_id, timeout_s=300):
 
 class Gate:
     """Holds the worker inside its next batch until opened (the real pipeline runs once it is); records the
-    batches the worker formed."""
+    batches the worker formed (their sizes, and their rows: TurnInputs). `close()` opens it and takes it away
+    (for a server shared by a module)."""
 
     def __init__(self, worker):
         self.entered, self.opened = threading.Event(), threading.Event()
         self.batches: list[int] = []
+        self.rows: list[list] = []
+        self.pipeline = worker.pipeline
         original = worker.pipeline.run
 
         def gated(turns, **kwargs):
             self.batches.append(len(turns))
+            self.rows.append(list(turns))
             self.entered.set()
             assert self.opened.wait(120)
             return original(turns, **kwargs)
 
         worker.pipeline.run = gated
+
+    def close(self) -> None:
+        self.opened.set()
+        vars(self.pipeline).pop("run", None)  # the class's own run again
 
 
 class AppFactory:
@@ -63,3 +73,22 @@ class AppFactory:
     def close(self) -> None:
         for service in self.services:
             service.close()  # idempotent: a test may have closed it already
+
+
+@contextmanager
+def live_server(overrides: list[str], threads: int = 32):
+    """(base url, service) of a waitress server in this process over real HTTP (ServerThread), for a module;
+    closed (server, then worker and database) on exit."""
+    from serving.app import create_app
+    from serving.config import compose_serving_config
+    from serving.launch import ServerThread
+    from serving.service import build_service
+
+    cfg = compose_serving_config(overrides)
+    service = build_service(cfg)
+    server = ServerThread(create_app(cfg, service), threads=threads)
+    try:
+        yield server.url, service
+    finally:
+        server.stop()
+        service.close()
