@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from adventure.engines import BEAMLESS, check_decoding, load_engine
+from adventure.engines import BEAMLESS, check_decoding, load_engine, require_engine
 from adventure.engines.base import ThreadView
 from adventure.errors import GamioError
 from adventure.generation import GenerationSettings
@@ -99,6 +99,7 @@ def offered_presets(cfg: DictConfig) -> dict[str, GenerationSettings]:
     (check_decoding: one error line, exit 2) and does not offer beam presets, so no game can pick a decoding the
     engine would not run."""
     engine = str(cfg.engine.name)
+    require_engine(engine)
     check_decoding(engine, GenerationSettings.from_mapping(OmegaConf.to_container(cfg.generation, resolve=True)))
     presets = {name: GenerationSettings.load(name) for name in cfg.presets}
     refused = [name for name, settings in presets.items() if settings.num_beams > 1 and engine in BEAMLESS]

@@ -20,10 +20,20 @@ from pathlib import Path
 from adventure.engines.base import Engine, Generation
 from adventure.errors import GamioError
 
-__all__ = ["Engine", "Generation", "load_engine", "check_decoding", "ENGINES"]
+__all__ = ["Engine", "Generation", "load_engine", "check_decoding", "require_engine", "ENGINES"]
 ENGINES = ("hf", "ct2", "vllm", "openai")
 # Engines without beam search. Checked from the config, before anything loads (vLLM takes a minute to start).
 BEAMLESS = ("vllm", "openai")
+
+
+def require_engine(engine_name: str) -> None:
+    """Refuse an optional engine this Python environment does not have, before anything else is loaded."""
+    import importlib.util
+
+    if engine_name == "vllm" and importlib.util.find_spec("vllm") is None:
+        from adventure.engines.vllm import NOT_INSTALLED
+
+        raise GamioError(NOT_INSTALLED)
 
 
 def check_decoding(engine_name: str, settings, key: str = "generation") -> None:

@@ -81,6 +81,27 @@ class ThreadView:
             return self._engine.score(pairs, **kwargs)
 
 
+class PerThread:
+    """A tokenizer for each thread that asks (an engine called from several threads, or with a pool of its own):
+    copies made from a pristine one that no thread uses, so copying never races with tokenizing."""
+
+    def __init__(self, tokenizer):
+        self._pristine, self._local, self._copying = copy.deepcopy(tokenizer), threading.local(), threading.Lock()
+
+    def get(self):
+        tokenizer = getattr(self._local, "tokenizer", None)
+        if tokenizer is None:
+            with self._copying:
+                tokenizer = self._local.tokenizer = copy.deepcopy(self._pristine)
+        return tokenizer
+
+
+def row_seed(seed: int | None, row: int) -> int | None:
+    """The seed of one row of a batch, for engines that seed each request: rows (the variants of one turn are
+    rows with the same prompt) must sample independently, and batch i's seed + i never meets another batch's."""
+    return None if seed is None else (seed * 1_000_003 + row) % 2**31
+
+
 def first_stop(text: str, stop_strings: Sequence[str]) -> int | None:
     """Where the first of `stop_strings` starts in `text` (None: none occurs)."""
     found = [i for i in (text.find(s) for s in stop_strings if s) if i >= 0]

@@ -26,16 +26,14 @@ unreachable, ok again as soon as it answers, without a restart.
 """
 from __future__ import annotations
 
-import copy
 import json
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
-from adventure.engines.base import Generation, Progress, first_stop
+from adventure.engines.base import Generation, PerThread, Progress, first_stop, row_seed
 from adventure.errors import GamioError
 from adventure.generation import GenerationSettings
 from adventure.models import tokenizer_and_context
@@ -71,9 +69,7 @@ class OpenAIEngine:
         self.session = session or requests.Session()
         self.headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
         self.pool = ThreadPoolExecutor(int(cfg.max_concurrency), thread_name_prefix="gamio-openai")
-        # A fast tokenizer must not be used by two threads at once: each pool thread gets its own copy, made
-        # from a pristine one that no other thread touches.
-        self._pristine, self._local, self._copying = copy.deepcopy(tokenizer), threading.local(), threading.Lock()
+        self._tokenizers = PerThread(tokenizer)  # the pool's threads tokenize at once
         self._health: tuple[float, dict] | None = None
 
     @classmethod
@@ -86,13 +82,6 @@ class OpenAIEngine:
         return engine
 
     # ---- generation ----------------------------------------------------------------------------------------
-
-    def _tok(self):
-        tokenizer = getattr(self._local, "tokenizer", None)
-        if tokenizer is None:
-            with self._copying:
-                tokenizer = self._local.tokenizer = copy.deepcopy(self._pristine)
-        return tokenizer
 
     def model_name(self) -> str:
         """engine.model, or the remote's first model (asked once)."""
@@ -109,7 +98,7 @@ class OpenAIEngine:
             raise ValueError(f"engine=openai cannot run num_beams={settings.num_beams} (beam sampling)")
         ids = list(prompt) or [self.tokenizer.eos_token_id]  # GPT-2 starts a text after <|endoftext|>
         body = {"model": self.model_name(), "max_tokens": settings.max_new_tokens, "n": 1, "stream": stream,
-                "prompt": ids if self.prompt_format == "token_ids" else self._tok().decode(ids)}
+                "prompt": ids if self.prompt_format == "token_ids" else self._tokenizers.get().decode(ids)}
         if settings.do_sample:
             body.update(temperature=settings.temperature, top_p=settings.top_p)
             if settings.top_k > 0:
@@ -133,9 +122,8 @@ class OpenAIEngine:
         stream = self.stream and on_progress is not None
         futures = []
         for row, prompt in enumerate(prompts):
-            row_seed = None if seed is None else (seed * 1_000_003 + row) % 2**31  # rows sample independently
             report = (lambda text, row=row: on_progress(row, self._ids(text))) if stream else None
-            futures.append(self.pool.submit(self._row, prompt, settings, row_seed, report))
+            futures.append(self.pool.submit(self._row, prompt, settings, row_seed(seed, row), report))
         out: list[Generation | Exception] = []
         for future in futures:
             try:
@@ -145,7 +133,7 @@ class OpenAIEngine:
         return out
 
     def _ids(self, text: str) -> list[int]:
-        return self._tok()(text, add_special_tokens=False)["input_ids"]
+        return self._tokenizers.get()(text, add_special_tokens=False)["input_ids"]
 
     def _row(self, prompt, settings: GenerationSettings, seed, report: Callable[[str], None] | None) -> Generation:
         text = self._with_retries(lambda: self.body(prompt, settings, seed, report is not None), report)["text"]

