@@ -83,6 +83,8 @@ class ModelWorker:
             self._queue.extend(recovered)
         planners = [self.planner] if self.concurrent_batches == 1 else self.planner.thread_views(
             self.concurrent_batches)
+        log.info("model worker started (max_batch=%d, max_size=%d, concurrent_batches=%d)", self.max_batch,
+                 self.max_size, self.concurrent_batches)
         for index, planner in enumerate(planners):
             name = "gamio-model-worker" + (f"-{index}" if len(planners) > 1 else "")
             self._threads.append(threading.Thread(target=self._loop, args=(planner,), name=name, daemon=True))
@@ -180,8 +182,6 @@ class ModelWorker:
     # ---- the worker thread -------------------------------------------------------------------------------
 
     def _loop(self, planner: JobPlanner) -> None:
-        log.info("model worker started (max_batch=%d, max_size=%d, concurrent_batches=%d)", self.max_batch,
-                 self.max_size, self.concurrent_batches)
         database = self.store.database
         while True:
             with self._lock:

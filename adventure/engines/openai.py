@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -118,12 +119,22 @@ class OpenAIEngine:
 
     def generate(self, prompts: Sequence[Sequence[int]], settings: GenerationSettings, *,
                  seed: int | None = None, on_progress: Progress | None = None) -> list[Generation | Exception]:
-        """Every row as its own request, at once; a row that fails is returned as its exception (it fails alone)."""
+        """Every row as its own request, at once; a row that fails is returned as its exception (it fails alone).
+        Streamed text is reported through `on_progress` in the caller's thread, never in the pool's."""
         stream = self.stream and on_progress is not None
+        events: queue.Queue = queue.Queue()  # (row, text so far), or None when a row is over
         futures = []
         for row, prompt in enumerate(prompts):
-            report = (lambda text, row=row: on_progress(row, self._ids(text))) if stream else None
+            report = (lambda text, row=row: events.put((row, text))) if stream else None
             futures.append(self.pool.submit(self._row, prompt, settings, row_seed(seed, row), report))
+            futures[-1].add_done_callback(lambda _: events.put(None))
+        left = len(futures)
+        while left:
+            event = events.get()
+            if event is None:
+                left -= 1
+            else:
+                on_progress(event[0], self._ids(event[1]))
         out: list[Generation | Exception] = []
         for future in futures:
             try:

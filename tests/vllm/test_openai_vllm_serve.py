@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from serving.client import Player
+
 pytestmark = pytest.mark.vllm
 SERVED_AS = "tiny"
 
@@ -90,32 +92,13 @@ def game_server(remote, tiny_untrained_dir, tmp_path_factory):
     service.close()
 
 
-def new_game(url: str) -> tuple[str, dict]:
-    data = requests.post(url + "api/games", json={}, timeout=30).json()
-    return data["game_id"], {"Authorization": f"Bearer {data['token']}"}
-
-
-def turn(url: str, game: tuple[str, dict], action: str) -> str:
-    answer = requests.post(f"{url}api/games/{game[0]}/turns", json={"action": action}, headers=game[1], timeout=30)
-    assert answer.status_code == 202, answer.text  # whatever the remote's state: never a 5xx to players
-    return answer.json()["job_id"]
-
-
-def finished(url: str, job_id: str, timeout_s: float = 180) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = requests.get(f"{url}api/jobs/{job_id}?wait=10", timeout=30).json()
-        if job["status"] in ("done", "failed"):
-            return job
-    raise AssertionError(f"job {job_id} not finished")
-
-
 def test_the_game_is_served_by_vllm_serve(game_server, remote):
     url, service = game_server
     health = requests.get(url + "healthz", timeout=30).json()
     assert health["status"] == "ok" and health["remote"] == {"state": "ok", "models": [SERVED_AS]}
-    game = new_game(url)
-    job = finished(url, turn(url, game, "иду"))
+    player = Player(url)
+    player.new_game()
+    job = player.wait_job(player.submit("иду")["job_id"])
     assert job["status"] == "done", job
     engine = service.worker.pipeline.engine
     prompt, target = engine.tokenizer("Мир.\n> иду\n").input_ids, engine.tokenizer(" Вода.").input_ids
@@ -124,25 +107,27 @@ def test_the_game_is_served_by_vllm_serve(game_server, remote):
 
 def test_a_remote_killed_mid_turn_fails_the_job_and_gamio_recovers_when_it_returns(game_server, remote):
     url, service = game_server
-    game = new_game(url)
-    job_id = turn(url, game, "бегу")
+    player = Player(url)
+    player.new_game()
+    job_id = player.submit("бегу")["job_id"]
     deadline = time.monotonic() + 60
     while requests.get(f"{url}api/jobs/{job_id}", timeout=30).json()["status"] != "running":
         assert time.monotonic() < deadline
         time.sleep(0.02)
     time.sleep(0.2)  # 300 tokens take longer than this: the remote dies while it writes the reply
     remote.kill()
-    job = finished(url, job_id)
+    job = player.wait_job(job_id)
     assert job["status"] == "failed" and job["error"].startswith(
         "generation failed: RemoteError: the inference server failed: "), job
     health = requests.get(url + "healthz", timeout=30)
     assert health.status_code == 503 and health.json()["remote"]["state"].startswith("unreachable: ")
-    assert finished(url, turn(url, game, "бегу"))["status"] == "failed"  # fails with its reason, not a 5xx
+    # Players still get 202 for a turn (submit raises on any error status), which then fails with its reason.
+    assert player.wait_job(player.submit("бегу")["job_id"])["status"] == "failed"  # fails with its reason, not a 5xx
 
     remote.start()  # the same port; gamio was not restarted
     deadline = time.monotonic() + 30
     while requests.get(url + "healthz", timeout=30).status_code != 200:
         assert time.monotonic() < deadline
         time.sleep(0.5)
-    assert finished(url, turn(url, game, "иду дальше"))["status"] == "done"
+    assert player.wait_job(player.submit("иду дальше")["job_id"])["status"] == "done"
     assert service.worker.alive
