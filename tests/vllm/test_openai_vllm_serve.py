@@ -81,7 +81,9 @@ def game_server(remote, tiny_untrained_dir, tmp_path_factory):
 
     artifacts = tmp_path_factory.mktemp("openai-serving")
     cfg = compose_serving_config([
-        f"paths.artifacts={artifacts}", f"model={tiny_untrained_dir}", "engine=openai", "generation=gamio_sample",
+        # Greedy: the untrained model repeats a token and never ends a reply early with EOS, so a reply of 300
+        # tokens surely is still being written when the remote is killed (sampled, it may end at once).
+        f"paths.artifacts={artifacts}", f"model={tiny_untrained_dir}", "engine=openai", "generation=greedy",
         f"engine.base_url={remote.base_url}", f"engine.model={SERVED_AS}", "engine.prompt_format=token_ids",
         "engine.retries=1", "engine.retry_backoff_s=0.2", "engine.timeout_s=30", "generation.max_new_tokens=300",
         *ONE_ADDRESS_MANY_PLAYERS])
