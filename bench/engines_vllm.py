@@ -5,7 +5,7 @@ what vLLM can run).
 1. Players: turns/s and latency at 1, 8 and 16 players (closed loop, a game each) for hf and ct2 behind the batch
    barrier (queue.max_batch=8, one batch at a time), vLLM with the barrier (queue.concurrent_batches=1) and vLLM
    with continuous batching (the default for engine=vllm: 8 batches in flight).
-2. Joining mid-batch: 8 players send a turn at once; once their batch generates, a 9th player sends one. Its
+2. Joining mid-batch: 8 players send a turn at once; once none of them waits, a 9th player sends one. Its
    latency is what continuous batching changes: behind a barrier it waits for the running batch to end, then
    generates alone; with continuous batching it joins the running generation at the next step.
 """
@@ -41,7 +41,9 @@ def late_joiner(url: str, world: str, rounds: int) -> dict:
             client.new_game(world.replace("{i}", str(i)))
         sent = time.perf_counter()
         jobs = [client.submit("иду вперёд")["job_id"] for client in clients[:8]]
-        while requests.get(f"{url}api/jobs/{jobs[0]}", timeout=30).json()["status"] != "running":
+        # The 9th is sent once none of the 8 waits any more: behind the barrier they may have been split over two
+        # batches (the worker takes what is queued when it is free); the 9th meets the one that started last.
+        while any(requests.get(f"{url}api/jobs/{j}", timeout=30).json()["status"] == "queued" for j in jobs):
             time.sleep(0.005)
         joined = time.perf_counter()
         job = clients[8].submit("догоняю")["job_id"]
