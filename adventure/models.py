@@ -125,6 +125,20 @@ def load_causal_lm(spec: str, artifacts: Path, *, device: str = "cpu", dtype=Non
     return model, tokenizer, source
 
 
+def tokenizer_and_context(spec: str, artifacts: Path, option: str = "model"):
+    """(source, tokenizer, context length) of a model spec without loading its weights: for engines whose model
+    runs elsewhere (a remote server, vLLM), gamio only needs the tokenizer and the config for prompt budgets."""
+    from transformers import AutoConfig
+
+    source = resolve_model_spec(spec, artifacts)
+    tokenizer = load_tokenizer(source, option)
+    try:
+        config = AutoConfig.from_pretrained(source.location)
+    except OSError as exc:
+        raise GamioError(f"cannot read the model config of {source.location}: {exc}") from None
+    return source, tokenizer, context_length(config)
+
+
 def context_length(model) -> int:
     """Tokens a model (or its config) can attend to."""
     config = getattr(model, "config", model)

@@ -16,6 +16,7 @@ the same turn twice. The model itself is reached only through the engine interfa
 """
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence, TypeVar
@@ -111,6 +112,13 @@ class TurnPipeline:
     @property
     def english(self) -> bool:
         return self.language == "en"
+
+    def with_engine(self, engine) -> "TurnPipeline":
+        """This pipeline around another engine object, e.g. a ThreadView of the same engine (a thread's own
+        tokenizer: adventure/engines/base.py), with a banned-words cache of its own."""
+        view = copy.copy(self)
+        view.engine, view._banned = engine, {}
+        return view
 
     # ---- the model's side of a turn ----------------------------------------------------------------------
 

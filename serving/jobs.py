@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from adventure.engines.base import ThreadView
 from adventure.generation import GenerationSettings
 from adventure.steering import Steering
 from adventure.turns import TurnFailure, TurnInput, TurnPipeline, TurnResult
@@ -61,6 +62,14 @@ class JobPlanner:
     def __init__(self, pipelines: dict[str, TurnPipeline], presets: dict[str, GenerationSettings],
                  rng: random.Random | None = None):
         self.pipelines, self.presets, self.rng = pipelines, presets, rng or random.Random()
+
+    def thread_views(self, count: int) -> list["JobPlanner"]:
+        """`count` planners for as many worker threads: the same engines, each thread with its own tokenizers
+        (an engine that cannot run two calls at once gets them one after the other: ThreadView)."""
+        locks = {name: threading.Lock() for name in self.pipelines}
+        return [JobPlanner({name: pipeline.with_engine(ThreadView(pipeline.engine, locks[name]))
+                            for name, pipeline in self.pipelines.items()}, self.presets, self.rng)
+                for _ in range(count)]
 
     def rows(self, job, ctx: dict | None) -> list[Row]:
         if isinstance(job, RawJob):

@@ -8,14 +8,14 @@ Arena models (`arena.models`) are loaded beside the main one, each behind its ow
 """
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from adventure.engines import load_engine
+from adventure.engines import BEAMLESS, check_decoding, load_engine, require_engine
+from adventure.engines.base import ThreadView
 from adventure.errors import GamioError
 from adventure.generation import GenerationSettings
 from adventure.paths import artifacts_dir
@@ -31,6 +31,7 @@ from serving.story import StoryEditor
 from serving.worker import ModelWorker
 
 log = logging.getLogger(__name__)
+CONTINUOUS_BATCHES = 8  # batches in flight at once for an engine that batches continuously (queue.concurrent_batches)
 
 
 @dataclass
@@ -87,23 +88,39 @@ def load_model(cfg: DictConfig, artifacts: Path, spec: str, key: str = "model") 
         raise GamioError(message if message.startswith(prefix) else prefix + message) from None
 
 
-class _Tokenizing:
-    """What the prompt budget needs of an engine, for request threads: a tokenizer of their own (a fast
-    tokenizer is not safe to share with the worker thread) and the context length."""
-
-    def __init__(self, engine):
-        self.tokenizer, self.context_length = copy.deepcopy(engine.tokenizer), engine.context_length
-
-
 def request_side(pipeline: TurnPipeline) -> TurnPipeline:
-    viewer = copy.copy(pipeline)
-    viewer.engine = _Tokenizing(pipeline.engine)
-    viewer._banned = {}
-    return viewer
+    """The main pipeline for request threads (the context view): a tokenizer of their own, since a fast tokenizer
+    is not safe to share with the worker thread."""
+    return pipeline.with_engine(ThreadView(pipeline.engine))
+
+
+def offered_presets(cfg: DictConfig) -> dict[str, GenerationSettings]:
+    """The presets games may choose (`presets`). An engine without beam search refuses a beam default at start
+    (check_decoding: one error line, exit 2) and does not offer beam presets, so no game can pick a decoding the
+    engine would not run."""
+    engine = str(cfg.engine.name)
+    require_engine(engine)
+    check_decoding(engine, GenerationSettings.from_mapping(OmegaConf.to_container(cfg.generation, resolve=True)))
+    presets = {name: GenerationSettings.load(name) for name in cfg.presets}
+    refused = [name for name, settings in presets.items() if settings.num_beams > 1 and engine in BEAMLESS]
+    if refused:
+        log.warning("engine=%s has no beam search: presets %s are not offered", engine, refused)
+    return {name: settings for name, settings in presets.items() if name not in refused}
+
+
+def concurrent_batches(cfg: DictConfig, engine) -> int:
+    """queue.concurrent_batches; null: several for an engine that batches continuously, else 1 (the barrier)."""
+    if cfg.queue.concurrent_batches is not None:
+        return int(cfg.queue.concurrent_batches)
+    return CONTINUOUS_BATCHES if getattr(engine, "continuous", False) else 1
 
 
 def build_service(cfg: DictConfig) -> GameService:
     artifacts = artifacts_dir(cfg)
+    presets = offered_presets(cfg)  # before anything loads: a refused preset costs no model load
+    if str(cfg.engine.name) == "openai" and cfg.arena.models:
+        raise GamioError(f"arena.models={list(cfg.arena.models)}: engine=openai serves one remote model "
+                         f"(engine.model); run an arena with engine=hf, ct2 or vllm")
     db_path = Path(str(cfg.db)).expanduser()
     store = Store(db_path) if db_path.exists() else None
     pipelines, names = {}, {}
@@ -127,17 +144,18 @@ def build_service(cfg: DictConfig) -> GameService:
     if recovered:
         log.info("recovered %d job(s) accepted before the last stop; they run first", len(recovered))
     limits = LimitsConfig(**OmegaConf.to_container(cfg.limits, resolve=True))
-    presets = {name: GenerationSettings.load(name) for name in cfg.presets}
     worker = ModelWorker(JobPlanner(pipelines, presets), store, max_size=int(cfg.queue.max_size),
                          max_batch=int(cfg.queue.max_batch), seed=cfg.seed, names=names,
-                         max_per_client=limits.max_queued_per_client)
+                         max_per_client=limits.max_queued_per_client,
+                         concurrent_batches=concurrent_batches(cfg, pipelines[MAIN].engine))
     worker.start(recovered)
     janitor = Janitor(store, checkpoint_interval_s=float(cfg.storage.checkpoint_interval_s),
                       expire_after_days=cfg.games.expire_after_days, expire_every_s=float(cfg.games.expire_every_s))
     janitor.start()
     main = pipelines[MAIN]
-    log.info("model %s ready: context %d tokens, %d new tokens per turn, max_batch=%d%s", choice.name,
-             main.engine.context_length, main.settings.max_new_tokens, worker.max_batch,
+    log.info("model %s ready: context %d tokens, %d new tokens per turn, max_batch=%d, concurrent_batches=%d%s",
+             choice.name, main.engine.context_length, main.settings.max_new_tokens, worker.max_batch,
+             worker.concurrent_batches,
              f"; arena with {sorted(names.values())}" if len(names) > 1 else "")
     return GameService(store=store, worker=worker, choice=choice, limits=limits, default_world=str(cfg.default_world),
                        janitor=janitor, clients=ClientLimits(limits), story=StoryEditor(store), presets=presets,

@@ -12,6 +12,15 @@ the queue and wait, probed every second, until writes work again: nothing is los
 Each client (remote address) may have `max_per_client` jobs queued or running at once, so one client cannot
 fill the shared queue. Game jobs (ids of stored jobs) and raw jobs (the OpenAI / Kobold endpoints, in memory)
 share the queue and its batches (serving/jobs.py); replies are published to the stream hub as they are written.
+
+Continuous batching (`concurrent_batches` > 1): with one worker thread a batch is a barrier, since a turn that
+arrives while a batch generates waits until the whole batch has finished. Engines that batch continuously
+themselves (vLLM, a remote OpenAI-compatible server) can take new rows between two decoding steps, so the worker
+then runs `concurrent_batches` threads, each taking the next batch from the same queue: a turn that arrives
+mid-generation is sent to the engine at once and joins the running generation at its next step. Each thread has
+its own view of the pipelines (its own tokenizer: serving/jobs.py `thread_views`); everything else the worker
+guarantees (FIFO batches, positions, per-client shares, storage faults and requeue, stream events, stats) holds
+for every thread. With 1 (the default of engines that batch per call) the worker is the one thread it always was.
 """
 from __future__ import annotations
 
@@ -41,22 +50,26 @@ def without_paths(reason: str) -> str:
 class ModelWorker:
     def __init__(self, planner: JobPlanner, store: Store, *, max_size: int = 64, max_batch: int = 8,
                  seed: int | None = None, max_per_client: int | None = None, probe_interval_s: float = 1.0,
-                 names: dict[str, str] | None = None, hub: StreamHub | None = None):
-        if max_size < 1 or max_batch < 1:
-            raise ValueError(f"queue.max_size and queue.max_batch must be >= 1, got {max_size}, {max_batch}")
+                 names: dict[str, str] | None = None, hub: StreamHub | None = None, concurrent_batches: int = 1):
+        if max_size < 1 or max_batch < 1 or concurrent_batches < 1:
+            raise ValueError(f"queue.max_size, queue.max_batch and queue.concurrent_batches must be >= 1, got "
+                             f"{max_size}, {max_batch}, {concurrent_batches}")
         self.planner, self.store, self.seed = planner, store, seed
         self.names = names or {name: name for name in planner.pipelines}  # pipeline -> the model's shown name
         self.hub = hub or StreamHub()
         self._raw: dict[str, RawJob] = {}
         self.max_size, self.max_batch, self.max_per_client = max_size, max_batch, max_per_client
         self.probe_interval_s = probe_interval_s
+        self.concurrent_batches = concurrent_batches
         self._queue: deque[str] = deque()  # job ids; raw jobs' ids too (the jobs themselves in self._raw)
         self._owners: dict[str, str] = {}  # job id -> client, while the job is queued or running
         self._lock = threading.Condition()  # guards the queue; the worker waits on it for jobs
         self._changed = threading.Condition()  # long-polls wait on it for job state changes
         self._change_count = 0
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._running = 0  # batches being generated now (guarded by _lock)
+        self._counting = threading.Lock()  # guards the counters below: several batch threads update them
         # Counters for /healthz (since this process started).
         self.turns_served = self.jobs_failed = self.batches = self.batched_jobs = 0
         self._latencies: deque[float] = deque(maxlen=2000)
@@ -68,15 +81,22 @@ class ModelWorker:
         """Start the thread; `recovered` (jobs accepted before a crash) are queued first, whatever max_size."""
         with self._lock:
             self._queue.extend(recovered)
-        self._thread = threading.Thread(target=self._loop, name="gamio-model-worker", daemon=True)
-        self._thread.start()
+        planners = [self.planner] if self.concurrent_batches == 1 else self.planner.thread_views(
+            self.concurrent_batches)
+        log.info("model worker started (max_batch=%d, max_size=%d, concurrent_batches=%d)", self.max_batch,
+                 self.max_size, self.concurrent_batches)
+        for index, planner in enumerate(planners):
+            name = "gamio-model-worker" + (f"-{index}" if len(planners) > 1 else "")
+            self._threads.append(threading.Thread(target=self._loop, args=(planner,), name=name, daemon=True))
+            self._threads[-1].start()
 
     def stop(self, timeout: float = 30.0) -> None:
         with self._lock:
             self._stopping = True
             self._lock.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     @property
     def pipeline(self):
@@ -85,7 +105,7 @@ class ModelWorker:
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._stopping
+        return any(thread.is_alive() for thread in self._threads) and not self._stopping
 
     # ---- the request side --------------------------------------------------------------------------------
 
@@ -137,7 +157,7 @@ class ModelWorker:
     def retry_after_s(self) -> int:
         """Seconds until the queue has room, from recent batch times (at least 1)."""
         per_batch = sum(self._batch_seconds) / len(self._batch_seconds) if self._batch_seconds else 1.0
-        return max(1, math.ceil(per_batch * max(1, len(self._queue)) / self.max_batch))
+        return max(1, math.ceil(per_batch * max(1, len(self._queue)) / (self.max_batch * self.concurrent_batches)))
 
     def wait(self, job_id: str, timeout_s: float) -> dict:
         """The job from the store once it is done or failed, or when `timeout_s` has passed (long-poll)."""
@@ -161,8 +181,7 @@ class ModelWorker:
 
     # ---- the worker thread -------------------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        log.info("model worker started (max_batch=%d, max_size=%d)", self.max_batch, self.max_size)
+    def _loop(self, planner: JobPlanner) -> None:
         database = self.store.database
         while True:
             with self._lock:
@@ -176,9 +195,15 @@ class ModelWorker:
                 continue
             with self._lock:
                 batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+                if not batch:  # another batch thread took them
+                    continue
+                # Batch i of this process gets seed + i; the batches running beside it count too, so two
+                # batches generating at once never share a seed.
+                seed = None if self.seed is None else self.seed + self.batches + self._running
+                self._running += 1
             unfinished = set(batch)
             try:
-                self._run(batch, unfinished)
+                self._run(batch, unfinished, planner, seed)
             except StorageUnavailable as exc:
                 log.warning("the database refused a write (%s): %d job(s) wait for it", exc, len(unfinished))
             except Exception:  # noqa: BLE001 - the worker must survive anything a batch does
@@ -188,22 +213,27 @@ class ModelWorker:
                 for job_id in batch:  # a raw job's client waits on it: it ends, whatever happened
                     self._finish_raw(job_id, None)
             finally:
-                self._requeue([job_id for job_id in batch if job_id in unfinished])
+                idle = self._requeue(batch, unfinished)
                 self._notify()
-            if not self.queue_depth and database.checkpoint_due(0, idle=True):
+            if idle and database.checkpoint_due(0, idle=True):
                 database.checkpoint()  # idle: the main file gets every finished turn now
 
-    def _requeue(self, job_ids: list[str]) -> None:
-        """Jobs the database could not finish go back to the front, in their order; the rest leave the queue."""
+    def _requeue(self, batch: list[str], unfinished: set[str]) -> bool:
+        """Jobs of `batch` the database could not finish go back to the front, in their order; the others leave
+        the queue (and their client's share). True when nothing waits or runs any more."""
         with self._lock:
-            self._queue.extendleft(reversed(job_ids))
-            for job_id in list(self._owners):
-                if job_id not in self._queue:
-                    del self._owners[job_id]
+            self._queue.extendleft(reversed([job_id for job_id in batch if job_id in unfinished]))
+            for job_id in batch:
+                if job_id not in unfinished:
+                    self._owners.pop(job_id, None)
+            self._running -= 1
+            return not self._queue and not self._running
 
-    def _run(self, batch: list[str], unfinished: set[str]) -> None:
+    def _run(self, batch: list[str], unfinished: set[str], planner: JobPlanner | None = None,
+             seed: int | None = None) -> None:
         """Generate `batch`; a job leaves `unfinished` once its outcome is in the store."""
         started = time.perf_counter()
+        planner = planner or self.planner
         stored = [job_id for job_id in batch if job_id not in self._raw]
         self.store.mark_running(stored)
         self._notify()
@@ -212,14 +242,13 @@ class ModelWorker:
             self.hub.publish(job_id, "running", {})
             try:
                 contexts[job_id] = None if job_id in self._raw else self.store.job_context(job_id)
-                rows += self.planner.rows(self._raw.get(job_id), contexts[job_id]) if job_id in self._raw else \
-                    self.planner.rows(job_id, contexts[job_id])
+                rows += planner.rows(self._raw.get(job_id), contexts[job_id]) if job_id in self._raw else \
+                    planner.rows(job_id, contexts[job_id])
             except StorageUnavailable:
                 raise
             except Exception as exc:  # noqa: BLE001
                 self._fail(job_id, f"cannot read the job: {exc}", unfinished)
-        seed = None if self.seed is None else self.seed + self.batches  # batch i of this process: seed + i
-        outcomes = self.planner.run(rows, seed, lambda job_id, kind, text: self.hub.publish(job_id, kind,
+        outcomes = planner.run(rows, seed, lambda job_id, kind, text: self.hub.publish(job_id, kind,
                                                                                               {"text": text}))
         # Raw jobs first: they need no database, so a write refused below cannot send one back to the queue
         # to run (and stream) a second time.
@@ -237,21 +266,28 @@ class ModelWorker:
                 main = next((r for r, i in zip(results, mine) if rows[i].model == MAIN), results[0])
                 if self.store.complete(job_id, variants=stored_variants, action_en=main.action_en,
                                        world_en=main.world_en, prompt=main.prompt):
-                    self.turns_served += 1
+                    with self._counting:
+                        self.turns_served += 1
                     self._latencies.append(time.time() - ctx["job"]["created"])
                     self.hub.publish(job_id, "done", {})
                 else:
-                    self.jobs_failed += 1
+                    self._count_failure()
                     self.hub.publish(job_id, "failed", {"error": "the game changed while this turn was generated"})
                 unfinished.discard(job_id)
-        self.batches += 1
-        self.batched_jobs += len(batch)
+        with self._counting:
+            self.batches += 1
+            self.batched_jobs += len(batch)
         self._batch_seconds.append(time.perf_counter() - started)
         log.info("batch of %d done in %.2f s (%d waiting)", len(batch), time.perf_counter() - started,
                  self.queue_depth)
 
+    def _count_failure(self) -> None:
+        with self._counting:
+            self.jobs_failed += 1
+
     def _finish_raw(self, job_id: str, outcomes) -> None:
-        job = self._raw.pop(job_id, None)
+        with self._lock:
+            job = self._raw.pop(job_id, None)
         if job is None:
             return
         from adventure.turns import TurnFailure
@@ -271,7 +307,7 @@ class ModelWorker:
             return
         except Exception:  # noqa: BLE001
             log.exception("cannot mark job %s failed", job_id)
-        self.jobs_failed += 1
+        self._count_failure()
         self.hub.publish(job_id, "failed", {"error": without_paths(reason)})
         unfinished.discard(job_id)
 
@@ -286,6 +322,7 @@ class ModelWorker:
 
         first_token = list(self.hub.first_token_s)
         return {"queue_depth": self.queue_depth, "max_batch": self.max_batch, "queue_max_size": self.max_size,
+                "concurrent_batches": self.concurrent_batches, "batches_running": self._running,
                 "turns_served": self.turns_served, "jobs_failed": self.jobs_failed, "batches": self.batches,
                 "mean_batch_size": round(self.batched_jobs / self.batches, 3) if self.batches else None,
                 "latency_p50_s": percentile(latencies, 50), "latency_p95_s": percentile(latencies, 95),

@@ -50,3 +50,14 @@ def trained_artifacts(tmp_path_factory) -> Path:
         train_tiny(artifacts)
         install_tiny_marians(artifacts)
     return artifacts
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `vllm` need vLLM (.venv-vllm) and minutes of engine starts: they run only when a -m expression
+    names them (`make test-vllm` runs `pytest -m vllm` there), never in `make test` or `make test-fast`."""
+    if "vllm" in (config.option.markexpr or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("vllm") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("vllm")])
+        items[:] = kept

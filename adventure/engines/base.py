@@ -1,7 +1,20 @@
 """The engine interface: what every engine gives the turn pipeline (see adventure/engines/__init__.py), and the
-one way a generated row becomes a Generation, so that cleanup sees the same kind of text from every engine."""
+one way a generated row becomes a Generation, so that cleanup sees the same kind of text from every engine.
+
+Optional parts an engine may declare (read with getattr, so hf and ct2 need none of them):
+    beams = False        it has no beam search: a preset with num_beams > 1 is refused at start (check_decoding)
+    continuous = True    it batches continuously itself and may be called from several threads at once: the game
+                         server then runs several batches at a time, so a turn that arrives mid-generation joins
+                         the running generation at the next step instead of waiting for the batch to end
+    health() -> dict     the state of what it depends on (a remote server), shown by /healthz; {"ok": False, ...}
+                         makes /healthz answer 503
+A row of `generate`'s result may also be an Exception instead of a Generation (an engine whose rows are independent
+requests, e.g. engine=openai): that row fails alone with its reason, the others are kept.
+"""
 from __future__ import annotations
 
+import copy
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
@@ -34,6 +47,59 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def health(engine) -> dict | None:
+    """The engine's `health()`, when it has one (None: nothing to report)."""
+    check = getattr(engine, "health", None)
+    return check() if callable(check) else None
+
+
+class ThreadView:
+    """The same engine for another thread: its own copy of the tokenizer (a fast tokenizer must not be used by two
+    threads at once) and generation through the shared engine. An engine that does not declare `continuous` is
+    not meant to be called from two threads at once: its calls are serialised by `lock` (one per engine)."""
+
+    def __init__(self, engine, lock: threading.Lock | None = None):
+        self._engine = engine
+        self.tokenizer = copy.deepcopy(engine.tokenizer)
+        self._lock = None if getattr(engine, "continuous", False) else (lock or threading.Lock())
+
+    def __getattr__(self, name: str):
+        return getattr(self._engine, name)
+
+    def generate(self, prompts, settings, **kwargs):
+        if self._lock is None:
+            return self._engine.generate(prompts, settings, **kwargs)
+        with self._lock:
+            return self._engine.generate(prompts, settings, **kwargs)
+
+    def score(self, pairs, **kwargs):
+        if self._lock is None:
+            return self._engine.score(pairs, **kwargs)
+        with self._lock:
+            return self._engine.score(pairs, **kwargs)
+
+
+class PerThread:
+    """A tokenizer for each thread that asks (an engine called from several threads, or with a pool of its own):
+    copies made from a pristine one that no thread uses, so copying never races with tokenizing."""
+
+    def __init__(self, tokenizer):
+        self._pristine, self._local, self._copying = copy.deepcopy(tokenizer), threading.local(), threading.Lock()
+
+    def get(self):
+        tokenizer = getattr(self._local, "tokenizer", None)
+        if tokenizer is None:
+            with self._copying:
+                tokenizer = self._local.tokenizer = copy.deepcopy(self._pristine)
+        return tokenizer
+
+
+def row_seed(seed: int | None, row: int) -> int | None:
+    """The seed of one row of a batch, for engines that seed each request: rows (the variants of one turn are
+    rows with the same prompt) must sample independently, and batch i's seed + i never meets another batch's."""
+    return None if seed is None else (seed * 1_000_003 + row) % 2**31
 
 
 def first_stop(text: str, stop_strings: Sequence[str]) -> int | None:
