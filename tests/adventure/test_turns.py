@@ -9,6 +9,7 @@ from adventure.engines.hf import HFEngine
 from adventure.generation import GenerationSettings
 from adventure.translation import Translator, Translators
 from adventure.turns import TurnFailure, TurnInput, TurnPipeline, TurnResult
+from tests.helpers.serving import poisoned_prompts
 
 SHORT = {"max_new_tokens": 3}
 
@@ -44,19 +45,9 @@ def test_player_text_never_writes_fake_turns(russian, world, history, action):
 
 
 def test_a_bad_row_fails_alone(russian):
-    original = russian.prompt
-
-    def poisoned(turn):
-        if "яд" in turn.action:
-            raise ValueError("poisoned prompt")
-        return original(turn)
-
-    russian.prompt = poisoned
-    try:
+    with poisoned_prompts(russian):
         out = russian.run([TurnInput("Мир.", (), "иду"), TurnInput("Мир.", (), "пью яд"), TurnInput("Мир.", (), "сплю")],
                           seed=1)
-    finally:
-        del russian.prompt
     assert isinstance(out[0], TurnResult) and isinstance(out[2], TurnResult)
     assert isinstance(out[1], TurnFailure) and "poisoned prompt" in out[1].reason
 

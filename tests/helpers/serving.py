@@ -2,6 +2,7 @@
 holding the worker."""
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from contextlib import contextmanager
@@ -92,3 +93,21 @@ def live_server(overrides: list[str], threads: int = 32):
     finally:
         server.stop()
         service.close()
+
+
+@contextlib.contextmanager
+def poisoned_prompts(pipeline, word: str = "яд"):
+    """A pipeline whose prompt building fails ("poisoned prompt") for any turn whose action holds `word`: a bad
+    row, to see that it fails alone."""
+    original = pipeline.prompt
+
+    def poisoned(turn):
+        if word in turn.action:
+            raise ValueError("poisoned prompt")
+        return original(turn)
+
+    pipeline.prompt = poisoned
+    try:
+        yield pipeline
+    finally:
+        del pipeline.prompt

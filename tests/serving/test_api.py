@@ -14,7 +14,7 @@ from serving.launch import ONE_ADDRESS_MANY_PLAYERS
 from adventure.turns import TurnInput, per_item
 from serving.model_choice import choose_model
 from serving.store import Store, token_hash
-from tests.helpers.serving import AppFactory, Gate, new_game, wait_done
+from tests.helpers.serving import AppFactory, Gate, new_game, poisoned_prompts, wait_done
 
 MAX_NEW = 6
 
@@ -200,30 +200,22 @@ def test_no_worker_gives_503(make_app):
 
 def test_worker_survives_a_bad_job(make_app):
     client, service = make_app()
-    pipeline = service.worker.pipeline
-    original = pipeline.prompt
-
-    def poisoned(turn):
-        if "яд" in turn.action:
-            raise ValueError("poisoned prompt")
-        return original(turn)
-
-    pipeline.prompt = poisoned
-    gate = Gate(service.worker)
-    (a, a_auth, _), (b, b_auth, _), (c, c_auth, _) = [new_game(client) for _ in range(3)]
-    first = client.post(f"/api/games/{a}/turns", json={"action": "жду"}, headers=a_auth).get_json()["job_id"]
-    assert gate.entered.wait(60)
-    bad = client.post(f"/api/games/{b}/turns", json={"action": "пью яд"}, headers=b_auth).get_json()["job_id"]
-    good = client.post(f"/api/games/{c}/turns", json={"action": "пью воду"}, headers=c_auth).get_json()["job_id"]
-    gate.opened.set()  # the next batch holds the bad job and the good one together
-    failed = wait_done(client, bad)
-    assert failed["status"] == "failed" and "poisoned prompt" in failed["error"]
-    assert wait_done(client, good)["status"] == "done"
-    assert wait_done(client, first)["status"] == "done"
-    assert client.get(f"/api/games/{b}", headers=b_auth).get_json()["turns"] == []  # a failed job adds no turn
-    later = client.post(f"/api/games/{b}/turns", json={"action": "пью чай"}, headers=b_auth).get_json()["job_id"]
-    assert wait_done(client, later)["status"] == "done"  # the worker is alive and the game playable
-    assert client.get("/healthz").get_json()["jobs_failed"] == 1
+    with poisoned_prompts(service.worker.pipeline):
+        gate = Gate(service.worker)
+        (a, a_auth, _), (b, b_auth, _), (c, c_auth, _) = [new_game(client) for _ in range(3)]
+        first = client.post(f"/api/games/{a}/turns", json={"action": "жду"}, headers=a_auth).get_json()["job_id"]
+        assert gate.entered.wait(60)
+        bad = client.post(f"/api/games/{b}/turns", json={"action": "пью яд"}, headers=b_auth).get_json()["job_id"]
+        good = client.post(f"/api/games/{c}/turns", json={"action": "пью воду"}, headers=c_auth).get_json()["job_id"]
+        gate.opened.set()  # the next batch holds the bad job and the good one together
+        failed = wait_done(client, bad)
+        assert failed["status"] == "failed" and "poisoned prompt" in failed["error"]
+        assert wait_done(client, good)["status"] == "done"
+        assert wait_done(client, first)["status"] == "done"
+        assert client.get(f"/api/games/{b}", headers=b_auth).get_json()["turns"] == []  # a failed job adds no turn
+        later = client.post(f"/api/games/{b}/turns", json={"action": "пью чай"}, headers=b_auth).get_json()["job_id"]
+        assert wait_done(client, later)["status"] == "done"  # the worker is alive and the game playable
+        assert client.get("/healthz").get_json()["jobs_failed"] == 1
 
 
 def test_per_item_isolates_the_failing_item():

@@ -14,7 +14,7 @@ from serving.errors import Conflict, QueueFull
 from serving.store import FINAL, Store
 from serving.jobs import MAIN, JobPlanner
 from serving.worker import ModelWorker
-from tests.helpers.serving import Gate
+from tests.helpers.serving import Gate, poisoned_prompts
 
 
 @pytest.fixture(scope="module")
@@ -106,16 +106,8 @@ def test_recovered_jobs_run_first_whatever_the_bound(make_worker, tmp_path):
 
 def test_a_failing_row_fails_alone_and_the_worker_goes_on(make_worker):
     worker, store = make_worker(max_batch=8)
-    original = worker.pipeline.prompt
-
-    def poisoned(turn):
-        if "яд" in turn.action:
-            raise ValueError("poisoned prompt")
-        return original(turn)
-
-    worker.pipeline.prompt = poisoned
     gate = Gate(worker)
-    try:
+    with poisoned_prompts(worker.pipeline):
         worker.start()
         (first, _), _ = submit_turn(worker, store)
         assert gate.entered.wait(60)
@@ -126,8 +118,6 @@ def test_a_failing_row_fails_alone_and_the_worker_goes_on(make_worker):
         assert failed["status"] == "failed" and "poisoned prompt" in failed["error"]
         assert wait_final(worker, good)["status"] == "done" and wait_final(worker, first)["status"] == "done"
         assert gate.batches[1] == 2 and worker.stats()["jobs_failed"] == 1
-    finally:
-        worker.pipeline.prompt = original
     deadline = time.monotonic() + 5
     while worker.queue_depth and time.monotonic() < deadline:
         time.sleep(0.05)
