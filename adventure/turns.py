@@ -98,7 +98,7 @@ def failure(exc: Exception, stage: str) -> TurnFailure:
 class TurnPipeline:
     def __init__(self, engine: Engine, settings: GenerationSettings, *, language: str = "ru",
                  translators=None, history_turns: int = DEFAULT_HISTORY_TURNS, world_info_scan_turns: int = 4,
-                 world_info_share: float = 0.25):
+                 world_info_share: float = 0.25, empty_retries: int = 2):
         if language not in ("ru", "en"):
             raise ValueError(f"language must be ru or en, got {language!r}")
         if language == "en" and translators is None:
@@ -106,6 +106,9 @@ class TurnPipeline:
         self.engine, self.settings, self.language = engine, settings, language
         self.translators, self.history_turns = translators, history_turns
         self.world_info_scan_turns, self.world_info_share = world_info_scan_turns, world_info_share
+        # A sampled reply that cleanup leaves empty (the model opened the next "> action" line at once) is drawn
+        # again, up to this many times: a player should not get an empty turn while another draw can do better.
+        self.empty_retries = empty_retries
         self.special_tokens = [t for t in engine.tokenizer.all_special_tokens if t]
         self._banned: dict[tuple[str, ...], list[list[int]]] = {}
 
@@ -236,21 +239,21 @@ class TurnPipeline:
             except Exception as exc:  # noqa: BLE001 - this row fails, the batch goes on
                 outcomes[i] = failure(exc, "prompt")
 
-        # One engine call per preset: rows with different settings cannot share a generate call.
-        groups: dict[str, list[int]] = {}
         row_settings = {i: self.row_settings(turns[i]) for i in prompts}
-        for i in prompts:
-            groups.setdefault(repr(row_settings[i]), []).append(i)
-        generated = {}
         streams = {i: self._stream(i, turns[i], listener) for i in prompts} if listener else {}
-        for rows in groups.values():
-            progress = None
-            if listener:
-                def progress(row, ids, rows=rows):  # noqa: E306 - the engine's row -> this batch's row
-                    streams[rows[row]].feed(self.engine.tokenizer.decode(ids, skip_special_tokens=True))
-            out = per_item(lambda ps, s=row_settings[rows[0]], p=progress: self.engine.generate(
-                ps, s, seed=seed, on_progress=p if len(ps) == len(rows) else None), [prompts[i].input_ids for i in rows])
-            generated.update(zip(rows, out))
+        generated: dict = {}
+        pending = list(prompts)
+        for attempt in range(1 + self.empty_retries):
+            generated.update(self._generate(pending, prompts, row_settings, streams,
+                                            None if seed is None else seed + attempt))
+            # Greedy would only repeat itself; a raw prompt's text is the caller's to judge.
+            pending = [i for i in pending if turns[i].raw is None and row_settings[i].do_sample
+                       and not isinstance(generated[i], Exception)
+                       and not clean_generation(_cut(generated[i].text, turns[i].steering),
+                                                self.special_tokens).text.strip()]
+            if not pending:
+                break
+            log.info("%d sampled replies came out empty; drawing them again", len(pending))
 
         done = [i for i in generated if not isinstance(generated[i], Exception)]
         for i in generated:
@@ -281,6 +284,25 @@ class TurnPipeline:
             if i in streams:
                 streams[i].finish(result)
         return outcomes  # type: ignore[return-value]
+
+    def _generate(self, rows: list[int], prompts: dict[int, BudgetedPrompt],
+                  row_settings: dict[int, GenerationSettings], streams: dict, seed: int | None) -> dict:
+        """{row: Generation or that row's exception}, one engine call per preset: rows with different settings
+        cannot share a generate call."""
+        groups: dict[str, list[int]] = {}
+        for i in rows:
+            groups.setdefault(repr(row_settings[i]), []).append(i)
+        generated = {}
+        for group in groups.values():
+            progress = None
+            if streams:
+                def progress(row, ids, group=group):  # noqa: E306 - the engine's row -> this batch's row
+                    streams[group[row]].feed(self.engine.tokenizer.decode(ids, skip_special_tokens=True))
+            out = per_item(lambda ps, s=row_settings[group[0]], p=progress: self.engine.generate(
+                ps, s, seed=seed, on_progress=p if len(ps) == len(group) else None),
+                [prompts[i].input_ids for i in group])
+            generated.update(zip(group, out))
+        return generated
 
     def _stream(self, row: int, turn: TurnInput, listener: Listener) -> ReplyStream | RawStream:
         if turn.raw is not None:

@@ -7,6 +7,7 @@ import pytest
 
 from adventure.engines.hf import HFEngine
 from adventure.generation import GenerationSettings
+from adventure.steering import Steering
 from adventure.translation import Translator, Translators
 from adventure.turns import TurnFailure, TurnInput, TurnPipeline, TurnResult
 from tests.helpers.serving import poisoned_prompts
@@ -70,6 +71,32 @@ def test_presets_are_generated_apart_and_seeds_repeat(russian):
     assert sorted(calls[:2]) == [(1, "greedy"), (2, "gamio")]
     assert [t.model_text for t in first] == [t.model_text for t in again]
     assert all(t.new_tokens <= 3 and t.prompt_tokens > 0 for t in first)
+
+
+def test_empty_sampled_replies_are_drawn_again_up_to_the_limit(russian):
+    """A sampled reply that cleanup leaves empty is drawn again with the next seed, at most `empty_retries` times;
+    greedy would only repeat itself and is never redrawn. Stop strings made of every character the vocabulary can
+    write cut every reply to nothing, so these rows come out empty on every draw."""
+    tokenizer = russian.engine.tokenizer
+    every_char = {c for i in range(len(tokenizer)) for c in tokenizer.decode([i]) if not c.isspace()}
+    mute = Steering(stop=tuple(sorted(every_char)))
+    calls = []
+    original = russian.engine.generate
+
+    def recording(prompts, settings, **kwargs):
+        calls.append((settings.name, bool(settings.stop_strings), kwargs.get("seed")))
+        return original(prompts, settings, **kwargs)
+
+    russian.engine.generate = recording
+    try:
+        out = russian.run([TurnInput("Мир.", (), "иду", steering=mute),
+                           TurnInput("Мир.", (), "иду", settings=preset("greedy"), steering=mute)], seed=3)
+    finally:
+        del russian.engine.generate
+    assert [c for c in calls if c[:2] == ("gamio", True)] == [("gamio", True, 3), ("gamio", True, 4),
+                                                               ("gamio", True, 5)]
+    assert [c for c in calls if c[0] == "greedy"] == [("greedy", True, 3)]
+    assert all(isinstance(t, TurnResult) and t.result == "" for t in out)  # still a turn, not a failure
 
 
 @pytest.fixture(scope="module")
