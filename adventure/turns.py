@@ -241,19 +241,7 @@ class TurnPipeline:
 
         row_settings = {i: self.row_settings(turns[i]) for i in prompts}
         streams = {i: self._stream(i, turns[i], listener) for i in prompts} if listener else {}
-        generated: dict = {}
-        pending = list(prompts)
-        for attempt in range(1 + self.empty_retries):
-            generated.update(self._generate(pending, prompts, row_settings, streams,
-                                            None if seed is None else seed + attempt))
-            # Greedy would only repeat itself; a raw prompt's text is the caller's to judge.
-            pending = [i for i in pending if turns[i].raw is None and row_settings[i].do_sample
-                       and not isinstance(generated[i], Exception)
-                       and not clean_generation(_cut(generated[i].text, turns[i].steering),
-                                                self.special_tokens).text.strip()]
-            if not pending:
-                break
-            log.info("%d sampled replies came out empty; drawing them again", len(pending))
+        generated, cleaned = self._generate_with_redraws(turns, prompts, row_settings, streams, seed)
 
         done = [i for i in generated if not isinstance(generated[i], Exception)]
         for i in generated:
@@ -266,8 +254,6 @@ class TurnPipeline:
             if i in streams:
                 streams[i].finish(generated[i].text)
         done = [i for i in done if turns[i].raw is None]
-        cleaned = {i: clean_generation(_cut(generated[i].text, turns[i].steering),
-                                       self.special_tokens) for i in done}
         player_texts = self._to_player_side([cleaned[i].text for i in done])
         for i, text in zip(done, player_texts):
             if isinstance(text, Exception):
@@ -284,6 +270,26 @@ class TurnPipeline:
             if i in streams:
                 streams[i].finish(result)
         return outcomes  # type: ignore[return-value]
+
+    def _generate_with_redraws(self, turns, prompts, row_settings, streams, seed):
+        """({row: Generation or that row's exception}, {story row: its cleaned reply}). A sampled story reply that
+        cleanup leaves empty is drawn again with the next seed; greedy would only repeat itself, and a raw
+        prompt's text is the caller's to judge."""
+        generated: dict = {}
+        cleaned: dict = {}
+        pending = list(prompts)
+        for attempt in range(1 + self.empty_retries):
+            fresh = self._generate(pending, prompts, row_settings, streams, None if seed is None else seed + attempt)
+            # A redraw that fails keeps the empty reply it was meant to improve: a failure would lose the turn.
+            generated.update({i: g for i, g in fresh.items() if attempt == 0 or not isinstance(g, Exception)})
+            story = [i for i in pending if turns[i].raw is None and not isinstance(generated[i], Exception)]
+            cleaned.update({i: clean_generation(_cut(generated[i].text, turns[i].steering), self.special_tokens)
+                            for i in story})
+            pending = [i for i in story if row_settings[i].do_sample and not cleaned[i].text.strip()]
+            if not pending:
+                break
+            log.info("%d sampled replies came out empty; drawing them again", len(pending))
+        return generated, cleaned
 
     def _generate(self, rows: list[int], prompts: dict[int, BudgetedPrompt],
                   row_settings: dict[int, GenerationSettings], streams: dict, seed: int | None) -> dict:
