@@ -13,6 +13,7 @@ requests, e.g. engine=openai): that row fails alone with its reason, the others 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from dataclasses import dataclass
@@ -63,20 +64,17 @@ class ThreadView:
     def __init__(self, engine, lock: threading.Lock | None = None):
         self._engine = engine
         self.tokenizer = copy.deepcopy(engine.tokenizer)
-        self._lock = None if getattr(engine, "continuous", False) else (lock or threading.Lock())
+        continuous = getattr(engine, "continuous", False)
+        self._lock = contextlib.nullcontext() if continuous else (lock or threading.Lock())
 
     def __getattr__(self, name: str):
         return getattr(self._engine, name)
 
     def generate(self, prompts, settings, **kwargs):
-        if self._lock is None:
-            return self._engine.generate(prompts, settings, **kwargs)
         with self._lock:
             return self._engine.generate(prompts, settings, **kwargs)
 
     def score(self, pairs, **kwargs):
-        if self._lock is None:
-            return self._engine.score(pairs, **kwargs)
         with self._lock:
             return self._engine.score(pairs, **kwargs)
 
