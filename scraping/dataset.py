@@ -1,10 +1,13 @@
 """Story trees -> training samples -> a `DatasetDict` split by story, plus samples.jsonl and stats.json.
 
 Samples of one story share their world text and most of their history, so a random split by sample would
-leak every test story into training. Each story goes wholly to one split, chosen by a hash of its tree_id:
-the same story lands in the same split on every run and on every machine, whatever else is in the corpus.
-With few stories a hash split can leave a split empty; then (with at least as many stories as non-zero
-splits) the story whose hash lies nearest to the empty split's range is moved there, still deterministically.
+leak every test story into training. Each story goes wholly to one split. Each split gets its share of the
+*stories* (largest remainder of ratio x stories; at least one story for every non-zero split when there are
+enough stories): 12 stories at 0.8 / 0.1 / 0.1 are 10 / 1 / 1, 6 are 4 / 1 / 1. Which stories: the stories
+ranked by a hash of their tree_id (the same on every run and every machine, whatever the input order), train
+taking the lowest ranks, then validation, then test. Adding a story to a corpus shifts the rank boundaries by
+at most one story each. (Thresholds on the hash alone would keep every story in place as the corpus grows,
+but leave the split sizes to chance: one large story could become the whole test set, or none.)
 """
 from __future__ import annotations
 
@@ -38,29 +41,35 @@ def story_hash(tree_id: str) -> float:
     return int(hashlib.sha256(tree_id.encode("utf-8")).hexdigest()[:15], 16) / 16 ** 15
 
 
-def assign_splits(tree_ids: list[str], ratios) -> dict[str, str]:
-    """{tree_id: split}: by hash thresholds, then every non-zero split filled if there are enough stories."""
+def story_counts(stories: int, ratios) -> dict[str, int]:
+    """How many stories each split gets: the largest-remainder rounding of ratio x stories (ties in SPLITS
+    order), then one story moved from the largest split to every non-zero split left empty, if there are
+    enough stories for all of them."""
     ratios = split_ratios(ratios)
-    bounds, low = {}, 0.0
-    for split in SPLITS:
-        bounds[split] = (low, low + ratios[split])
-        low += ratios[split]
-    u = {tid: story_hash(tid) for tid in tree_ids}
-    assigned = {}
-    for tid in tree_ids:
-        assigned[tid] = next((s for s in SPLITS if ratios[s] > 0 and u[tid] < bounds[s][1]),
-                             max(SPLITS, key=lambda s: (ratios[s] > 0, bounds[s][1])))
+    exact = {s: ratios[s] * stories for s in SPLITS}
+    counts = {s: int(exact[s]) for s in SPLITS}
+    by_remainder = sorted(SPLITS, key=lambda s: (-(exact[s] - counts[s]), SPLITS.index(s)))
+    for split in by_remainder[: stories - sum(counts.values())]:
+        counts[split] += 1
     wanted = [s for s in SPLITS if ratios[s] > 0]
-    if len(set(tree_ids)) >= len(wanted):
+    if stories >= len(wanted):
         for split in wanted:
-            members = {s: [t for t in assigned if assigned[t] == s] for s in SPLITS}
-            if members[split]:
-                continue
-            lo, hi = bounds[split]
-            donors = [t for t in assigned if len(members[assigned[t]]) > 1]
-            # Nearest hash to the empty range; ties broken by id so the choice never depends on order.
-            donor = min(donors, key=lambda t: (min(abs(u[t] - lo), abs(u[t] - hi)), t))
-            assigned[donor] = split
+            if counts[split] == 0:
+                donor = max(SPLITS, key=lambda s: (counts[s], -SPLITS.index(s)))
+                counts[donor] -= 1
+                counts[split] += 1
+    return counts
+
+
+def assign_splits(tree_ids: list[str], ratios) -> dict[str, str]:
+    """{tree_id: split}: the stories ranked by hash, cut into consecutive runs of story_counts() stories."""
+    ranked = sorted(set(tree_ids), key=lambda tid: (story_hash(tid), tid))
+    counts = story_counts(len(ranked), ratios)
+    assigned, start = {}, 0
+    for split in SPLITS:
+        for tid in ranked[start: start + counts[split]]:
+            assigned[tid] = split
+        start += counts[split]
     return assigned
 
 

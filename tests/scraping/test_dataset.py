@@ -21,16 +21,34 @@ from tests.helpers.scraping import scraping_cfg
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
 
-def test_split_is_a_function_of_the_tree_id_alone():
+def test_split_depends_on_the_tree_ids_not_their_order_and_a_new_story_moves_few():
     ids = [f"https://chooseyourstory.com/story/viewer/default.aspx?StoryId={i}" for i in range(2000)]
     splits = assign_splits(ids, RATIOS)
     shuffled = ids[:]
     random.Random(0).shuffle(shuffled)
     assert assign_splits(shuffled, RATIOS) == splits
-    assert assign_splits(ids[:1500], RATIOS) == {i: splits[i] for i in ids[:1500]}  # more stories move none
-    share = Counter(splits.values())
-    assert abs(share["train"] / 2000 - 0.8) < 0.04 and abs(share["test"] / 2000 - 0.1) < 0.03
+    grown = assign_splits(ids + ["one-more-story"], RATIOS)
+    assert sum(grown[i] != splits[i] for i in ids) <= 2  # one rank boundary shift per split boundary
+    assert Counter(splits.values()) == {"train": 1600, "validation": 200, "test": 200}
     assert story_hash(ids[0]) == story_hash(str(ids[0]))  # not Python's per-process hash()
+
+
+@pytest.mark.parametrize("stories", range(1, 40))
+@pytest.mark.parametrize("ratios", [RATIOS, {"train": 0.5, "test": 0.5}, {"train": 0.6, "validation": 0.15,
+                                                                         "test": 0.25}])
+def test_every_split_gets_its_share_of_stories_whatever_the_stories_weigh(stories, ratios):
+    ids = [f"story-{stories}-{i}" for i in range(stories)]
+    counts = Counter(assign_splits(ids, ratios).values())
+    assert sum(counts.values()) == stories
+    wanted = [s for s, r in ratios.items() if r > 0]
+    for split, ratio in ratios.items():
+        if stories >= len(wanted):
+            assert counts[split] >= 1, (split, counts)  # a non-zero split is never left empty
+        # within one story of its exact share, or the one story a small split must get (taken from the largest)
+        largest = ratio == max(ratios.values())
+        slack = len(wanted) if largest else 1
+        assert abs(counts[split] - ratio * stories) < slack or counts[split] == 1, (split, counts)
+    assert set(counts) <= set(ratios)
 
 
 def test_few_stories_still_fill_every_split():
@@ -39,6 +57,10 @@ def test_few_stories_still_fill_every_split():
         assert set(assign_splits(ids, RATIOS).values()) == {"train", "validation", "test"}
     assert set(assign_splits(["a", "b"], RATIOS).values()) <= {"train", "validation", "test"}
     assert set(assign_splits([f"s{i}" for i in range(9)], {"train": 0.5, "test": 0.5}).values()) == {"train", "test"}
+    assert Counter(assign_splits([f"s{i}" for i in range(12)], RATIOS).values()) == {"train": 10, "validation": 1,
+                                                                                     "test": 1}
+    assert Counter(assign_splits([f"s{i}" for i in range(6)], RATIOS).values()) == {"train": 4, "validation": 1,
+                                                                                    "test": 1}
 
 
 @pytest.mark.parametrize("ratios", [{"train": 0.9, "test": 0.2}, {"train": 1.2, "test": -0.2},
