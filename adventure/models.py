@@ -2,7 +2,9 @@
 
     tiny            <artifacts>/models/tiny if it has been trained, else a freshly built untrained tiny
                     model (with a warning) cached in <artifacts>/models/tiny-untrained
-    tiny-untrained  the untrained initialisation of the tiny model (the floor in eval reports)
+    tiny-untrained  the untrained initialisation of the tiny model (the floor in eval reports): once the tiny
+                    model is trained, its own tokenizer and architecture with the training seed's initial
+                    weights (its starting point); before, the same shape on a tokenizer of the embedded corpus
     /a/folder       any Hugging Face model folder (config.json inside)
     owner/name      a hub id, e.g. sberbank-ai/rugpt3small_based_on_gpt2 (from the local cache when offline)
 """
@@ -50,15 +52,7 @@ def resolve_model_spec(spec: str, artifacts: Path) -> ModelSource:
         if spec == TINY and (trained / "config.json").is_file():
             return ModelSource(spec, TINY, str(trained))
         untrained = models_dir(artifacts) / TINY_UNTRAINED
-        if not (untrained / "config.json").is_file():
-            import adventure.story_format
-            import adventure.tiny
-            from adventure.build_cache import build_key, cached_folder
-            from adventure.paths import SAMPLE_STORIES_DIR
-
-            key = build_key("tiny-untrained", SAMPLE_STORIES_DIR.glob("*.json"),
-                            [adventure.tiny, adventure.story_format], {})
-            cached_folder(untrained, key, adventure.tiny.build_tiny_model_folder)
+        build_floor(untrained, trained if (trained / "config.json").is_file() else None)
         if spec == TINY:
             log.warning("no trained tiny model in %s: using the untrained one (run `python -m training`)",
                         trained)
@@ -71,6 +65,37 @@ def resolve_model_spec(spec: str, artifacts: Path) -> ModelSource:
     if looks_like_path(spec) or spec.count("/") > 1:
         raise GamioError(f"model folder not found: {spec}")
     return ModelSource(spec, "hub", spec)
+
+
+FLOOR_KEY_FILE = "gamio_floor_key.txt"
+
+
+def build_floor(untrained: Path, trained: Path | None) -> Path:
+    """<artifacts>/models/tiny-untrained, (re)built when what it is derived from changed: the trained model's
+    tokenizer and config (its floor is its own starting point: same tokenizer, same architecture, the initial
+    weights of training's seed), or, with no trained model yet, the embedded corpus."""
+    import adventure.story_format
+    import adventure.tiny
+    from adventure.build_cache import build_key, cached_folder
+    from adventure.paths import SAMPLE_STORIES_DIR
+
+    if trained is None:
+        key = build_key("tiny-untrained", SAMPLE_STORIES_DIR.glob("*.json"),
+                        [adventure.tiny, adventure.story_format], {})
+        build = adventure.tiny.build_tiny_model_folder
+    else:
+        files = [p for p in trained.iterdir() if p.name in adventure.tiny.FLOOR_SOURCE_FILES]
+        key = build_key("tiny-untrained-of-trained", files, [adventure.tiny.build_floor_of], {})
+        build = lambda out: adventure.tiny.build_floor_of(trained, out)  # noqa: E731
+    marker = untrained / FLOOR_KEY_FILE
+    if not (marker.is_file() and marker.read_text().strip() == key and (untrained / "config.json").is_file()):
+        def keyed_build(out: Path) -> Path:
+            build(out)
+            (Path(out) / FLOOR_KEY_FILE).write_text(key + "\n")
+            return Path(out)
+
+        cached_folder(untrained, key, keyed_build)
+    return untrained
 
 
 def model_not_available(hub_id: str, exc: Exception, hint: str) -> ModelNotAvailable:

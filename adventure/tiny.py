@@ -78,3 +78,30 @@ def build_tiny_model_folder(out_dir: Path, shape: TinyShape = TinyShape(), seed:
     model = build_tiny_gpt2(tokenizer, shape, seed)
     log.info("built untrained tiny GPT-2 (%d params) in %s", model.num_parameters(), out_dir)
     return save_model_folder(model, tokenizer, out_dir)
+
+
+# What a trained tiny model's floor is derived from (adventure.models.build_floor keys its cache on them).
+FLOOR_SOURCE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                      "training_config.yaml")
+
+
+def build_floor_of(trained: Path, out_dir: Path) -> Path:
+    """The untrained starting point of a trained tiny model: its tokenizer and shape, and the initial weights
+    that training drew with its seed (training_config.yaml's train.seed), so the floor differs from the trained
+    model by the training alone."""
+    import yaml
+    from transformers import AutoConfig, AutoTokenizer
+
+    trained = Path(trained)
+    tokenizer = AutoTokenizer.from_pretrained(trained)
+    config = AutoConfig.from_pretrained(trained)
+    seed = 0
+    config_file = trained / "training_config.yaml"
+    if config_file.is_file():
+        seed = int(((yaml.safe_load(config_file.read_text("utf-8")) or {}).get("train") or {}).get("seed", 0))
+    shape = TinyShape(n_layer=config.n_layer, n_embd=config.n_embd, n_head=config.n_head,
+                      n_positions=config.n_positions, vocab_size=config.vocab_size)
+    model = build_tiny_gpt2(tokenizer, shape, seed)
+    log.info("built the untrained floor of %s (seed %d, %d params) in %s", trained, seed, model.num_parameters(),
+             out_dir)
+    return save_model_folder(model, tokenizer, out_dir)

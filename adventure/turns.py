@@ -288,7 +288,7 @@ class TurnPipeline:
             pending = [i for i in story if row_settings[i].do_sample and not cleaned[i].text.strip()]
             if not pending:
                 break
-            log.info("%d sampled replies came out empty; drawing them again", len(pending))
+            log.debug("%d sampled replies came out empty; drawing them again", len(pending))
         return generated, cleaned
 
     def _generate(self, rows: list[int], prompts: dict[int, BudgetedPrompt],

@@ -23,9 +23,15 @@ def _presets_problem(names) -> str | None:
     return f"unknown preset(s) {unknown}; choose from {preset_names()}" if unknown else None
 
 
+def _export_problem(value) -> str | None:
+    return None if value in (None, "lm_eval") else "must be lm_eval or null"
+
+
 @dataclass
 class MaxSamplesConfig:
     test: Optional[int] = setting(48, ge=1, help="test-split samples scored for likelihood (seeded subset; null: all)")
+    validation: Optional[int] = setting(48, ge=1, help="validation-split samples scored for likelihood, on which "
+                                                       "the recommended model is chosen (seeded subset; null: all)")
     parallel: Optional[int] = setting(64, ge=1, help="parallel sentence pairs per translator (null: all)")
 
 
@@ -41,6 +47,17 @@ class PlaythroughConfig:
 @dataclass
 class LikelihoodConfig:
     batch_size: int = setting(8, ge=1)
+    max_chars: Optional[int] = setting(None, ge=1, help="cut every gold reply to at most this many characters "
+                                                        "before scoring (null: only to what every Russian-side "
+                                                        "model's context holds; see eval/likelihood.py)")
+    action_following: bool = setting(True, help="also score each gold reply after another sample's action "
+                                                "(results.test.<model>.action_following; doubles test scoring)")
+
+
+@dataclass
+class BootstrapConfig:
+    resamples: int = setting(1000, ge=10, le=100000, help="story-level bootstrap resamples behind every interval "
+                                                          "and paired comparison (eval/bootstrap.py)")
 
 
 @dataclass
@@ -55,12 +72,17 @@ class EvalConfig:
                                help="-> <paths.artifacts>/reports/<report_name>/")
     dataset: str = setting("${paths.artifacts}/data/dataset", help="the scraping stage's DatasetDict (test split)")
     seed: int = setting(1234)
-    extra_generation: List[str] = setting(["greedy"], check=_presets_problem,
-                                          help="more presets generated in the same report, each with its own table")
+    extra_generation: List[str] = setting(["gamio_sample", "greedy"], check=_presets_problem,
+                                          help="more presets generated in the same report, side by side with "
+                                               "the main one (the report names each model's best preset)")
     max_samples: MaxSamplesConfig = field(default_factory=MaxSamplesConfig)
     playthrough: PlaythroughConfig = field(default_factory=PlaythroughConfig)
     samples_in_report: int = setting(3, ge=0, help="play-through prompts whose replies report.md shows")
     likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    export: Optional[str] = setting(None, check=_export_problem,
+                                    help="lm_eval: also write the test set as an lm-evaluation-harness task in "
+                                         "<report dir>/lm_eval/ (eval/lm_eval_export.py)")
     preferences: Optional[str] = setting("auto", help="the serving database whose blind arena votes the report "
                                                       "counts; auto: <paths.artifacts>/serving/gamio.sqlite when it "
                                                       "exists; null: none")

@@ -34,6 +34,12 @@ class ParallelPair:
 
 def load_test_split(dataset_dir: Path) -> list[Sample]:
     """The `test` split of a saved DatasetDict as Samples, in stored order; clear errors for a bad dataset."""
+    return load_split(dataset_dir, "test")
+
+
+def load_split(dataset_dir: Path, split: str, required: bool = True) -> list[Sample]:
+    """One split of a saved DatasetDict as Samples, in stored order (a missing or empty split that is not
+    `required` gives []); clear errors for a bad dataset."""
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise GamioError(f"dataset not found: {dataset_dir} (run `python -m scraping` first, or set dataset=<dir>)")
@@ -43,17 +49,21 @@ def load_test_split(dataset_dir: Path) -> list[Sample]:
         data = load_from_disk(str(dataset_dir))
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise GamioError(f"dataset {dataset_dir} cannot be loaded with datasets.load_from_disk: {exc}") from None
-    if not isinstance(data, DatasetDict) or "test" not in data:
+    if not isinstance(data, DatasetDict) or split not in data:
+        if isinstance(data, DatasetDict) and not required:
+            return []
         splits = list(data.keys()) if isinstance(data, DatasetDict) else "a single Dataset"
-        raise GamioError(f"dataset {dataset_dir} has no `test` split (found {splits})")
-    test = data["test"]
-    missing = [c for c in REQUIRED_COLUMNS if c not in test.column_names]
+        raise GamioError(f"dataset {dataset_dir} has no `{split}` split (found {splits})")
+    rows = data[split]
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows.column_names]
     if missing:
-        raise GamioError(f"dataset {dataset_dir} test split lacks column(s) {missing}")
-    if len(test) == 0:
-        raise GamioError(f"dataset {dataset_dir} has an empty test split")
+        raise GamioError(f"dataset {dataset_dir} {split} split lacks column(s) {missing}")
+    if len(rows) == 0:
+        if not required:
+            return []
+        raise GamioError(f"dataset {dataset_dir} has an empty {split} split")
     samples = []
-    for row in test:
+    for row in rows:
         history = tuple((str(a), str(r)) for a, r in row["history"])
         samples.append(Sample(tree_id=str(row["tree_id"]), node_id=str(row["node_id"]), depth=int(row["depth"]),
                               world=row["world"], history=history, action=row["action"],

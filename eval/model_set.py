@@ -43,6 +43,11 @@ class EvalModel:
     translator_out: str | None = None  # en->ru translator spec, English models only
 
     @property
+    def floor(self) -> bool:
+        """The untrained floor: the bar every trained model must clear, never a winner of a column."""
+        return self.spec == TINY_UNTRAINED
+
+    @property
     def comparable(self) -> bool:
         """Only Russian-side likelihoods measure what players read; translated ones are a different text."""
         return self.language == "ru"

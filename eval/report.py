@@ -7,19 +7,30 @@ float noise), no dates or durations outside `timing`, and models, sets and promp
 
 Top-level keys:
     schema_version, report_name, seed, model_order (the config's order; JSON keys are sorted)
-    models       {name: {spec, kind, location, language, language_rule, comparable, translator_in, translator_out,
-                  engine: {generation, likelihood}}}   (engine: what produced the numbers, e.g. "ct2 int8 on cpu")
-    sets         {test|playthrough|parallel: {size, content_sha256, description, ...}}
-    results      test:        {model: {perplexity, bits_per_char, nll_bits, tokens, characters, samples, targets_cut,
-                               side, comparable}}
-                 playthrough: {model: {<generation preset>: {mean_length, mean_new_tokens, empty_share, distinct_1,
-                               distinct_2, repeated_4gram_rate, cyrillic_share, cut_action_share, samples}}}
-                 parallel:    {translator: {bleu, chrf, direction, engine, model, pairs}}
+    models       {name: {spec, kind, location, language, language_rule, comparable, floor, translator_in,
+                  translator_out, engine: {generation, likelihood}}}  (engine: what produced the numbers)
+    sets         {test|validation|playthrough|parallel: {size, stories, content_sha256, description, ...}}
+    results      test:        {model: {bits_per_char, perplexity, nll_bits, action_following, tokens, characters,
+                               samples, targets_cut, side, comparable}}   each float metric with <metric>_ci95
+                 validation:  {model: the same, without action_following}
+                 playthrough: {model: {<preset>: {mean_length, mean_new_tokens, empty_share, distinct_1, distinct_2,
+                               repeated_4gram_rate, cyrillic_share, cut_action_share, looping_share, chrf, samples,
+                               failed}}}                                  each float metric with <metric>_ci95
+                 parallel:    {translator: {bleu, chrf, direction, engine, model, pairs}} with bleu/chrf_ci95
+    comparisons  {test|validation: {model: {metric: {delta, ci95, p_value, items, stories}}},
+                  playthrough: {model: {preset: {metric: ...}}}}  model - recommended, paired, story bootstrap
+    uncertainty  {method, unit, level, resamples, seed}: how every interval was computed (eval/bootstrap.py)
+    warnings     [text]: few stories behind a set's intervals, failed presets, no validation split
+    best_presets {model: {preset, reason}}: the best non-failed preset by chrF (ties: fewer loops, config order)
     samples      [{id, world_tail, history_actions, action, gold, outputs: {model: {preset: text}}}]
-    recommended  {name, spec, language, location, bits_per_char, reason, ...} (null if no Russian-side model)
+    recommended  {name, spec, split: "validation", bits_per_char (test), bits_per_char_ci95,
+                  validation_bits_per_char, reason, ...} (null if no Russian-side model)
     provenance   {git_commit, git_dirty, config, seed, packages, dataset, model_weights_sha256}
-    timing       {started_at, total_seconds, models: {model: {test_seconds, playthrough: {preset: {latency_p50_s,
-                  latency_p95_s, tokens_per_s, seconds}}}}, translators: {name: {seconds}}}
+    timing       {started_at, total_seconds, models: {model: {likelihood_seconds, load_seconds, playthrough:
+                  {preset: {latency_p50_s, latency_p95_s, tokens_per_s, seconds}}}}, translators: {name: {seconds}}}
+
+Paths are relative (eval/portable.py): the same run in two checkouts or two artifacts folders writes the same
+bytes. Per-item scores are in items.jsonl beside it (eval/items.py).
 """
 from __future__ import annotations
 
@@ -108,46 +119,57 @@ def weights_sha256(model: EvalModel) -> dict[str, str] | None:
 
 def model_entry(model: EvalModel, engine: dict | None = None) -> dict:
     return {"spec": model.spec, "engine": engine, "kind": model.source.kind, "location": model.source.location,
+            "floor": model.floor,
             "language": model.language, "language_rule": model.language_rule, "comparable": model.comparable,
             "translator_in": model.translator_in, "translator_out": model.translator_out}
 
 
-def recommend(models: list[EvalModel], test_results: dict, latency_p50: dict[str, float]) -> dict | None:
-    """The lowest bits/char on the test split among comparable models; ties broken by p50 latency."""
-    def bpc(name: str) -> float | None:
-        value = test_results.get(name, {}).get("bits_per_char")
-        return round(value, FLOAT_DIGITS) if isinstance(value, float) and math.isfinite(value) else None
+def _bpc(results: dict, split: str, name: str) -> float | None:
+    value = results.get(split, {}).get(name, {}).get("bits_per_char")
+    return round(value, FLOAT_DIGITS) if isinstance(value, float) and math.isfinite(value) else None
 
-    candidates = [m for m in models if m.comparable and bpc(m.name) is not None]
+
+def recommend(models: list[EvalModel], results: dict) -> dict | None:
+    """The lowest bits/char on the *validation* split among Russian-side models (ties: config order), reported
+    with its test numbers. Choosing on test would tune to the very set the report then quotes. Without a
+    validation split the test split decides, and the reason says so."""
+    split = "validation" if any(_bpc(results, "validation", m.name) is not None for m in models) else "test"
+    candidates = [m for m in models if m.comparable and _bpc(results, split, m.name) is not None]
     if not candidates:
         return None
-    inf = float("inf")
-    ranked = sorted(candidates, key=lambda m: (bpc(m.name), latency_p50.get(m.name, inf), m.name))
+    ranked = sorted(candidates, key=lambda m: _bpc(results, split, m.name))  # stable: ties keep config order
     best = ranked[0]
-    tied = [m.name for m in ranked[1:] if bpc(m.name) == bpc(best.name)]
-    others = ", ".join(f"{m.name} {bpc(m.name):.4f}" for m in ranked[1:]) or "none"
-    reason = (f"{best.name} has the lowest bits per character on the test split ({bpc(best.name):.4f}) "
-              f"among the {len(candidates)} Russian-side model(s) (others: {others}).")
-    if tied:
-        reason += f" It ties with {', '.join(tied)} on bits/char and has the lower p50 turn latency (see timing)."
+    others = ", ".join(f"{m.name} {_bpc(results, split, m.name):.4f}" for m in ranked[1:]) or "none"
+    reason = (f"{best.name} has the lowest bits per character on the {split} split "
+              f"({_bpc(results, split, best.name):.4f}) among the {len(candidates)} Russian-side model(s) "
+              f"(others: {others}).")
+    if split == "test":
+        reason += " The dataset has no validation split, so the test split chose the model (optimistic)."
+    else:
+        test_bpc = _bpc(results, "test", best.name)
+        if test_bpc is not None:
+            reason += f" On the test split it scores {test_bpc:.4f}."
     excluded = [m.name for m in models if not m.comparable]
     if excluded:
         reason += (f" Not considered: {', '.join(excluded)} (English translate-wrap models: their likelihood is "
                    f"measured on translated English text, not comparable to Russian-side bits/char).")
+    test = results.get("test", {}).get(best.name, {})
     return {"name": best.name, "spec": best.spec, "language": best.language, "location": best.source.location,
-            "kind": best.source.kind, "bits_per_char": bpc(best.name), "reason": reason,
+            "kind": best.source.kind, "split": split, "bits_per_char": _bpc(results, "test", best.name),
+            "bits_per_char_ci95": test.get("bits_per_char_ci95"),
+            "validation_bits_per_char": _bpc(results, "validation", best.name), "reason": reason,
             "translator_in": best.translator_in, "translator_out": best.translator_out}
 
 
 def build_report(*, report_name: str, seed: int, config: dict, models: list[EvalModel], sets: dict,
                  results: dict, samples: list, dataset: dict, timing: dict, engines: dict | None = None,
-                 preferences: dict | None = None) -> dict:
-    """The report; `engines` names per model what produced its numbers: {name: {generation, likelihood}}."""
-    p50 = {}
-    for name, per_model in timing.get("models", {}).items():
-        presets = per_model.get("playthrough", {})
-        if presets:
-            p50[name] = next(iter(presets.values()))["latency_p50_s"]
+                 preferences: dict | None = None, comparisons: dict | None = None, warnings: list | None = None,
+                 best_presets: dict | None = None, uncertainty: dict | None = None,
+                 recommended: dict | None = None, artifacts: Path | None = None) -> dict:
+    """The report; `engines` names per model what produced its numbers: {name: {generation, likelihood}}.
+    With `artifacts`, every absolute path is made relative (eval/portable.py)."""
+    from eval.portable import portable
+
     report = {
         "schema_version": SCHEMA_VERSION,
         "report_name": report_name,
@@ -156,12 +178,18 @@ def build_report(*, report_name: str, seed: int, config: dict, models: list[Eval
         "model_order": [m.name for m in models],  # keys are sorted in the file; this keeps the config's order
         "sets": sets,
         "results": results,
+        "comparisons": comparisons or {},
+        "uncertainty": uncertainty,
+        "warnings": warnings or [],
+        "best_presets": best_presets or {},
         "samples": samples,
-        "recommended": recommend(models, results.get("test", {}), p50),
+        "recommended": recommended if recommended is not None else recommend(models, results),
         "preferences": preferences,  # the game's blind arena votes (eval/preferences.py), null without votes
         "provenance": {**git_state(), "config": config, "seed": seed, "packages": package_versions(),
                        "dataset": dataset, "model_weights_sha256": {m.name: weights_sha256(m) for m in models}},
     }
+    if artifacts is not None:
+        report = portable(report, artifacts)
     report = rounded(report)
     report["timing"] = rounded(timing, TIMING_DIGITS)
     return report

@@ -1,10 +1,16 @@
-"""`python -m eval`: compare models on the evaluation sets and write a reproducible report.
+"""`python -m eval`: compare models on the evaluation sets and write a reproducible report a researcher can
+decide on.
 
     1. check everything first (dataset, presets, every model and translator): a missing one fails before any work
-    2. fix the sets (test split, play-through prompts, parallel pairs) from the dataset and the seed
-    3. per model: likelihood on the test split, then replies to the play-through prompts per generation preset
+    2. fix the sets (test and validation splits, play-through prompts, parallel pairs) from the dataset and the
+       seed, and the scored reply of every sample (cut by characters, the same for every Russian-side model)
+    3. per model: likelihood on test (with action following) and validation, then replies to the play-through
+       prompts for every generation preset (eval/scoring.py)
     4. per translator in use: BLEU / chrF on the parallel set
-    5. write <paths.artifacts>/reports/<report_name>/: report.json, report.md, bits_per_char.png, latency.png
+    5. intervals (story-level bootstrap), the recommended model (chosen on validation), paired comparisons with it,
+       best presets, warnings (eval/assemble.py)
+    6. write <paths.artifacts>/reports/<report_name>/: report.json, report.md, items.jsonl, timing.md and the plots
+       (and lm_eval/ with export=lm_eval)
 """
 from __future__ import annotations
 
@@ -25,16 +31,18 @@ from adventure.paths import artifacts_dir
 from adventure.publish import publish_folder
 from adventure.steering import NO_STEERING, Steering, SteeringError, updated_steering
 from eval import eval_sets
-from eval.generation_metrics import play_turns, timing_metrics
-from eval.likelihood import likelihood
-from eval.model_set import EvalModel, resolve_models, translator_specs
+from eval.assemble import assemble, parallel_intervals
+from eval.bootstrap import LEVEL
+from eval.items import FILE_NAME as ITEMS_FILE, write_items
+from eval.model_set import resolve_models, translator_specs
 from eval.plots import write_plots
 from eval.preferences import read_votes, summarize, write_dataset
 from eval.report import build_report, write_json
-from eval.report_md import write_markdown
-from eval.subjects import TranslatorPool, load_pipeline, model_side_samples
-from eval.text_metrics import text_metrics
+from eval.report_md import write_markdown, write_timing
+from eval.scoring import build_sets, evaluate_model
+from eval.subjects import TranslatorPool, load_pipeline
 from eval.translation_metrics import score_translator
+from eval.uncertainty import Bootstrap
 
 log = logging.getLogger(__name__)
 
@@ -97,25 +105,50 @@ def sample_entry(sample, outputs: dict) -> dict:
             "gold": sample.target, "outputs": outputs}
 
 
-def evaluate_model(spec: EvalModel, pipeline, test, playthrough, presets, cfg, steering,
-                   progress) -> tuple[dict, dict, dict, dict]:
-    """(test metrics, play-through metrics per preset, timing) of one loaded model; replies kept for samples."""
-    started = time.perf_counter()
+def set_descriptions(sets, all_test, all_validation, presets, steering, parallel, requested_size) -> dict:
+    def stories(samples):
+        return sorted({s.tree_id for s in samples})
+
+    info = {"test": {"description": "dataset test split (stories never seen in training)", "size": len(sets.test),
+                     "available": len(all_test), "stories": stories(sets.test),
+                     "replies_cut": sum(r != s.target for r, s in zip(sets.test_replies, sets.test)),
+                     "content_sha256": eval_sets.content_sha256(sets.test)},
+            "validation": {"description": "dataset validation split: the recommended model is chosen here",
+                           "size": len(sets.validation), "available": len(all_validation),
+                           "stories": stories(sets.validation),
+                           "content_sha256": eval_sets.content_sha256(sets.validation)},
+            "playthrough": {"description": "mid-game (world, last actions, new action) prompts from the test stories",
+                            "size": len(sets.playthrough), "requested_size": requested_size,
+                            "stories": stories(sets.playthrough),
+                            "presets": [p.name for p in presets], "steering": steering.to_dict(),
+                            "ids": [eval_sets.sample_id(s) for s in sets.playthrough],
+                            "content_sha256": eval_sets.content_sha256(sets.playthrough)}}
+    if parallel:
+        info["parallel"] = {"description": "data/sample/parallel aligned sentences (en, ru)", "size": len(parallel),
+                            "content_sha256": eval_sets.content_sha256(parallel)}
+    return info
+
+
+def export_lm_eval(out: Path, models, sets, recommended: dict | None, artifacts: Path, cfg) -> Path:
+    """The test set as an lm-evaluation-harness task: each sample's prompt as the reference model (the
+    recommended one, else the first Russian-side model) has it, and the scored reply (eval/lm_eval_export.py)."""
+    from adventure.models import tokenizer_and_context
+    from eval.likelihood import prompt_text
+    from eval.lm_eval_export import write_lm_eval_task
+
+    ranked = [m for m in models if recommended and m.name == recommended["name"]] + [m for m in models
+                                                                                      if m.comparable]
+    if not ranked:
+        raise GamioError("export=lm_eval: no Russian-side model in the report to render the prompts with")
+    model = ranked[0]
+    spec = model.source.location if model.source.is_local else model.spec
+    _source, tokenizer, context = tokenizer_and_context(spec, artifacts)
     max_turns = int(cfg.playthrough.max_turns)
-    lik = likelihood(pipeline.engine, model_side_samples(pipeline, test, max_turns),
-                     batch_size=int(cfg.likelihood.batch_size), max_turns=max_turns)
-    test_result = dict(lik.metrics(), side=spec.language, comparable=spec.comparable)
-    timing = {"test_seconds": time.perf_counter() - started, "playthrough": {}}
-    progress.update(1)
-    play, replies = {}, {}
-    for preset in presets:
-        turns = play_turns(pipeline, playthrough, preset, int(cfg.seed), max_turns, steering)
-        play[preset.name] = text_metrics([t.text for t in turns], [t.new_tokens for t in turns],
-                                         [t.cut_action for t in turns])
-        timing["playthrough"][preset.name] = timing_metrics(turns)
-        replies[preset.name] = [t.text for t in turns]
-        progress.update(1)
-    return test_result, play, timing, replies
+    records = [{"sample_id": eval_sets.sample_id(s), "story_id": s.tree_id,
+                "context": prompt_text(tokenizer, context, s, reply, s.action, max_turns), "continuation": reply}
+               for s, reply in zip(sets.test, sets.test_replies) if reply.strip()]
+    log.info("export=lm_eval: %d test samples with the prompts of %s", len(records), model.name)
+    return write_lm_eval_task(records, out)
 
 
 def run(cfg: DictConfig) -> Path:
@@ -133,6 +166,7 @@ def run(cfg: DictConfig) -> Path:
         check_decoding(str(cfg.engine.name), preset, "generation" if index == 0 else "extra_generation")
     dataset_dir = Path(str(cfg.dataset)).expanduser().resolve()
     all_test = eval_sets.load_test_split(dataset_dir)
+    all_validation = eval_sets.load_split(dataset_dir, "validation", required=False)
     steering = load_steering(cfg.playthrough.steering)
     votes = load_votes(cfg.preferences, artifacts)
     models = resolve_models(_plain(cfg.models), artifacts, _plain(cfg.translation))
@@ -141,33 +175,26 @@ def run(cfg: DictConfig) -> Path:
                     int(cfg.playthrough.size))
     make_deterministic(seed)
 
-    # 2. The sets.
-    test = eval_sets.cap(all_test, cfg.max_samples.test, seed)
-    playthrough = eval_sets.playthrough_set(all_test, int(cfg.playthrough.size), seed)
+    # 2. The sets, and the reply text every Russian-side model scores.
+    sets = build_sets(eval_sets.cap(all_test, cfg.max_samples.test, seed),
+                      eval_sets.cap(all_validation, cfg.max_samples.validation, seed),
+                      eval_sets.playthrough_set(all_test, int(cfg.playthrough.size), seed), models, artifacts,
+                      cfg.likelihood.max_chars, seed, bool(cfg.likelihood.action_following))
     in_use = translator_specs(models)
     parallel = eval_sets.parallel_set(cfg.max_samples.parallel, seed) if in_use else []
-    sets = {"test": {"description": "dataset test split (stories never seen in training)", "size": len(test),
-                     "available": len(all_test), "stories": sorted({s.tree_id for s in test}),
-                     "content_sha256": eval_sets.content_sha256(test)},
-            "playthrough": {"description": "mid-game (world, last actions, new action) prompts from the test stories",
-                            "size": len(playthrough), "requested_size": int(cfg.playthrough.size),
-                            "presets": [p.name for p in presets], "steering": steering.to_dict(),
-                            "ids": [eval_sets.sample_id(s) for s in playthrough],
-                            "content_sha256": eval_sets.content_sha256(playthrough)}}
-    if parallel:
-        sets["parallel"] = {"description": "data/sample/parallel aligned sentences (en, ru)", "size": len(parallel),
-                            "content_sha256": eval_sets.content_sha256(parallel)}
-    log.info("sets: test %d samples, play-through %d prompts, parallel %d pairs; %d model(s), presets %s",
-             len(test), len(playthrough), len(parallel), len(models), [p.name for p in presets])
+    set_info = set_descriptions(sets, all_test, all_validation, presets, steering, parallel,
+                                int(cfg.playthrough.size))
+    log.info("sets: test %d samples (%d stories), validation %d, play-through %d prompts, parallel %d pairs; "
+             "%d model(s), presets %s", len(sets.test), len(set_info["test"]["stories"]), len(sets.validation),
+             len(sets.playthrough), len(parallel), len(models), [p.name for p in presets])
 
     # 3. Models, one at a time (a large model is freed before the next is loaded).
     from tqdm.auto import tqdm
 
-    results: dict = {"test": {}, "playthrough": {}, "parallel": {}}
+    runs: dict = {}
     timing: dict = {"started_at": started_at, "models": {}, "translators": {}}
     engines: dict = {}  # per model, what produced its numbers (the engine scores with its own model too)
-    shown = playthrough[: int(cfg.samples_in_report)]
-    outputs: list[dict] = [{} for _ in shown]
+    shown = sets.playthrough[: int(cfg.samples_in_report)]
     pool = TranslatorPool(cfg.translation, artifacts)
     with tqdm(total=len(models) * (1 + len(presets)), desc="eval", unit="step") as progress:
         for spec in models:
@@ -177,45 +204,71 @@ def run(cfg: DictConfig) -> Path:
             load_seconds = time.perf_counter() - loaded_at
             engines[spec.name] = {"generation": pipeline.engine.description,
                                   "likelihood": pipeline.engine.description}
-            test_result, play, model_timing, replies = evaluate_model(spec, pipeline, test, playthrough, presets,
-                                                                      cfg, steering, progress)
-            results["test"][spec.name] = test_result
-            results["playthrough"][spec.name] = play
-            timing["models"][spec.name] = dict(model_timing, load_seconds=load_seconds)
-            for i in range(len(shown)):
-                outputs[i][spec.name] = {preset: texts[i] for preset, texts in replies.items()}
-            log.info("%s: bits/char %.4f, perplexity %.2f", spec.name, test_result["bits_per_char"],
-                     test_result["perplexity"])
+            runs[spec.name] = evaluate_model(spec, pipeline, sets, presets, cfg, steering, progress)
+            timing["models"][spec.name] = dict(runs[spec.name].timing, load_seconds=load_seconds)
             pipeline.engine.close()
             del pipeline
             gc.collect()
 
     # 4. Translators in use, on the parallel set.
+    boot = Bootstrap(int(cfg.bootstrap.resamples), seed)
+    parallel_results = {}
     for t_spec, direction in in_use:
         translator = pool.get(t_spec, direction)
-        metrics, _hyps, seconds = score_translator(translator, parallel, direction)
+        metrics, hypotheses, seconds = score_translator(translator, parallel, direction)
         key = f"{direction}:{t_spec}"
-        results["parallel"][key] = dict(metrics, model=t_spec, engine=translator.description)
+        references = [p.en if direction == "ru-en" else p.ru for p in parallel]
+        parallel_results[key] = parallel_intervals(dict(metrics, model=t_spec, engine=translator.description),
+                                                   hypotheses, references, boot, key)
         timing["translators"][key] = {"seconds": seconds}
         log.info("translator %s: BLEU %.2f chrF %.2f", key, metrics["bleu"], metrics["chrf"])
-
     pool.close()
 
-    # 5. The report.
+    # 5. Numbers with intervals, the recommendation, comparisons, warnings.
+    assembled = assemble(models, runs, sets, boot, set_info)
+    results = dict(assembled.results, parallel=parallel_results)
+    for name in (m.name for m in models):
+        test = results["test"].get(name, {})
+        log.info("%s: bits/char %.4f %s, action following %s", name, test.get("bits_per_char", float("nan")),
+                 test.get("bits_per_char_ci95"), test.get("action_following"))
+    empty = {(m, p): r["empty_share"] for m, per in results["playthrough"].items() for p, r in per.items()
+             if r["empty_share"] > 0}
+    if empty:  # once, as a summary (the turn pipeline's per-turn redraw notes are debug lines)
+        log.info("empty replies (share per model / preset): %s",
+                 ", ".join(f"{m} / {p} {v:.0%}" for (m, p), v in empty.items()))
+    for warning in assembled.warnings:
+        log.warning("%s", warning)
+
+    # 6. The report.
     timing["total_seconds"] = time.perf_counter() - run_started
     config = resolved_config(cfg)
     dataset = {"path": str(dataset_dir), "files_sha256": eval_sets.dataset_files_sha256(dataset_dir),
                "test_sha256": eval_sets.content_sha256(all_test)}
-    report = build_report(report_name=str(cfg.report_name), seed=seed, config=config, models=models, sets=sets,
+    outputs = [{spec.name: {p: runs[spec.name].plays[p][i].text for p in runs[spec.name].plays} for spec in models}
+               for i in range(len(shown))]
+    uncertainty = {"method": "percentile bootstrap, paired for comparisons", "unit": "story", "level": LEVEL,
+                   "resamples": int(cfg.bootstrap.resamples), "seed": seed,
+                   "p_value": "two-sided, from the resampled deltas: 2 x min(share <= 0, share >= 0), +1 corrected"}
+    report = build_report(report_name=str(cfg.report_name), seed=seed, config=config, models=models, sets=set_info,
                           results=results, samples=[sample_entry(s, o) for s, o in zip(shown, outputs)],
                           dataset=dataset, timing=timing, engines=engines,
-                          preferences=summarize(votes) if votes else None)
+                          preferences=summarize(votes) if votes else None, comparisons=assembled.comparisons,
+                          warnings=assembled.warnings, best_presets=assembled.best_presets,
+                          uncertainty=uncertainty, recommended=assembled.recommended, artifacts=artifacts)
+    report["training_curves"] = [m.name for m in models if m.source.is_local
+                                 and (Path(m.source.location) / "training_metrics.json").is_file()]
     with publish_folder(out_dir) as staging:  # a report folder is replaced whole, never half-written
         write_json(report, staging / "report.json")
         write_markdown(report, staging / "report.md")
-        write_plots(report, staging)
+        write_timing(report, staging / "timing.md")
+        write_items(staging / ITEMS_FILE, [m.name for m in models], runs, sets)
+        if any(runs[m.name].likelihood.get("test") for m in models):
+            log.info("per-item scores: %s", out_dir / ITEMS_FILE)
+        write_plots(report, staging, {m.name: Path(m.source.location) for m in models if m.source.is_local})
         if votes:
             write_dataset(votes, staging / "preferences")
+        if cfg.export == "lm_eval":
+            export_lm_eval(staging / "lm_eval", models, sets, assembled.recommended, artifacts, cfg)
     rec = report["recommended"]
     log.info("report written to %s; recommended: %s", out_dir, rec["name"] if rec else "none")
     return out_dir

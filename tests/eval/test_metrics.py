@@ -17,7 +17,7 @@ from adventure.models import ModelSource
 from adventure.story_format import Sample, render_prompt
 from eval.eval_sets import cap, playthrough_set
 from adventure.engines.hf import HFEngine
-from eval.likelihood import ScoredText, likelihood, prepare
+from eval.likelihood import common_replies, encode_pair, likelihood_summary, prompt_text, score_items
 from eval.model_set import EvalModel, detect_language
 from eval.report import recommend, rounded
 from eval.text_metrics import METRICS_DIR, likelihood_metrics, load_metric, text_metrics
@@ -39,10 +39,6 @@ def tiny(tiny_untrained_dir):
     return HFEngine(model, AutoTokenizer.from_pretrained(tiny_untrained_dir))
 
 
-def pairs_of(items):
-    return [(i.prompt_ids, i.target_ids) for i in items]
-
-
 SAMPLES = [sample(),
            sample(node_id="0.1", history=[("Открыть дверь", "Дверь скрипит.")], action="Войти",
                   target="Пол под ногами прогибается, и вы слышите шаги наверху. Кто-то идёт навстречу."),
@@ -53,26 +49,21 @@ def test_likelihood_matches_a_direct_forward_pass(tiny):
     import torch
 
     model, tokenizer = tiny.model, tiny.tokenizer
-    items = [prepare(tokenizer, s, 512) for s in SAMPLES]
-    batched = tiny.score(pairs_of(items), batch_size=2)  # padding and batching must not change anything
-    for item, got in zip(items, batched):
-        ids = torch.tensor([item.prompt_ids + item.target_ids])
+    items = score_items(tiny, SAMPLES, [s.target for s in SAMPLES], batch_size=2)  # batching changes nothing
+    for s, item in zip(SAMPLES, items):
+        context, scored = encode_pair(tokenizer, prompt_text(tokenizer, 512, s, s.target, s.action, 10), s.target)
+        ids = torch.tensor([context + scored])
         with torch.no_grad():
             logp = torch.log_softmax(model(ids).logits[0].double(), dim=-1)
-        start = len(item.prompt_ids)
-        expected = -sum(float(logp[t - 1, ids[0, t]]) for t in range(start, ids.shape[1]))
-        assert got == pytest.approx(expected, rel=1e-4)
-    result = likelihood(tiny, SAMPLES)
-    total = sum(batched)
-    assert result.tokens == sum(len(i.target_ids) for i in items)
-    assert result.characters == sum(len(s.target) for s in SAMPLES)
-    assert result.perplexity == pytest.approx(math.exp(total / result.tokens), rel=1e-6)
-    assert result.bits_per_char == pytest.approx(total / math.log(2) / result.characters, rel=1e-6)
-    # The report's values must not move: the evaluate module does the same float operations as the old code.
-    metrics = result.metrics()
-    total = sum(result.item_nll_nats)
-    assert metrics["perplexity"] == math.exp(total / result.tokens)
-    assert metrics["bits_per_char"] == total / math.log(2) / result.characters
+        expected = -sum(float(logp[t - 1, ids[0, t]]) for t in range(len(context), ids.shape[1]))
+        assert item.nll_nats == pytest.approx(expected, rel=1e-4)
+        assert (item.tokens, item.chars) == (len(scored), len("\n" + s.target))  # the line break is scored too
+    metrics = likelihood_summary(items, cut=0)
+    total = sum(i.nll_nats for i in items)
+    # The evaluate module divides the summed totals: the report's numbers follow from the items exactly.
+    assert metrics["perplexity"] == math.exp(total / sum(i.tokens for i in items))
+    assert metrics["bits_per_char"] == total / math.log(2) / sum(i.chars for i in items)
+    assert metrics["bits_per_char"] == pytest.approx(sum(i.bits for i in items) / sum(i.chars for i in items))
     assert metrics["nll_bits"] == total / math.log(2)
     assert (metrics["samples"], metrics["targets_cut"]) == (3, 0)
 
@@ -88,19 +79,22 @@ def test_uniform_model_gives_vocabulary_perplexity_and_log2v_bits_per_token(tiny
     with torch.no_grad():
         model.get_output_embeddings().weight.zero_()
     vocab = model.config.vocab_size
-    result = likelihood(HFEngine(model, tokenizer), SAMPLES)
-    assert result.perplexity == pytest.approx(vocab, rel=1e-4)
-    assert result.bits_per_char == pytest.approx(result.tokens * math.log2(vocab) / result.characters, rel=1e-4)
+    items = score_items(HFEngine(model, tokenizer), SAMPLES, [s.target for s in SAMPLES])
+    result = likelihood_summary(items, cut=0)
+    assert result["perplexity"] == pytest.approx(vocab, rel=1e-4)
+    assert result["bits_per_char"] == pytest.approx(result["tokens"] * math.log2(vocab) / result["characters"],
+                                                    rel=1e-4)
 
 
-def test_prompt_is_budgeted_and_overlong_result_is_cut_consistently(tiny):
+def test_prompt_is_budgeted_and_an_overlong_reply_is_cut_by_characters(tiny):
     tokenizer = tiny.tokenizer
     long = sample(world="Мир. " * 400, target="Очень длинный ответ рассказчика. " * 60,
                   history=[("Идти", "Вы идёте. " * 50)] * 5)
-    item = prepare(tokenizer, long, 256)
-    assert len(item.prompt_ids) + len(item.target_ids) <= 256
-    assert item.target_cut and len(item.target_ids) <= 192
-    assert tokenizer.decode(item.target_ids) == long.target[: item.characters]
+    [reply] = common_replies([long], [(tokenizer, 256)], max_chars=None)
+    assert long.target.startswith(reply) and len(reply) < len(long.target)
+    context, scored = encode_pair(tokenizer, prompt_text(tokenizer, 256, long, reply, long.action, 10), reply)
+    assert len(context) + len(scored) <= 256 and len(scored) <= 192
+    assert tokenizer.decode(scored) == "\n" + reply
 
 
 def distinct_n(texts, n):
@@ -152,7 +146,7 @@ def test_report_text_metrics_keep_their_values_and_write_nothing_into_the_repo()
     with pytest.raises(ValueError, match="one of each per reply"):
         text_metrics(["a"], [], [False])
     assert metric_files() == before == [f"{name}/{name}.py" for name in
-                                        ("bits_per_char", "cyrillic_share", "distinct_n", "repeated_ngrams")]
+                                        ("bits_per_char", "cyrillic_share", "distinct_n", "looping", "repeated_ngrams")]
 
 
 def test_likelihood_metrics_of_hand_totals():
@@ -259,10 +253,9 @@ def test_modules_load_outside_gamio_offline_and_give_hand_computed_values(resear
 def nll_metrics(engine, texts, prompts) -> dict:
     """Mode A fed with NLLs from gamio's scoring: each text after its prompt, or after the start token."""
     tokenizer = engine.tokenizer
-    items = [ScoredText(encode_text(tokenizer, p) if p else [tokenizer.bos_token_id], encode_text(tokenizer, t),
-                        len(t), False) for t, p in zip(texts, prompts)]
-    return load_metric("bits_per_char").compute(nll_nats=engine.score(pairs_of(items)),
-                                                tokens=[len(i.target_ids) for i in items],
+    pairs = [(encode_text(tokenizer, p) if p else [tokenizer.bos_token_id], encode_text(tokenizer, t))
+             for t, p in zip(texts, prompts)]
+    return load_metric("bits_per_char").compute(nll_nats=engine.score(pairs), tokens=[len(t) for _, t in pairs],
                                                 characters=[len(t) for t in texts])
 
 
@@ -320,14 +313,21 @@ def _model(name, language, comparable_rule="config"):
                      source=ModelSource(name, "dir", f"/m/{name}"))
 
 
-def test_recommendation_is_lowest_russian_bits_per_char_ties_by_latency():
-    models = [_model("slow", "ru"), _model("fast", "ru"), _model("worse", "ru"), _model("english", "en")]
-    test = {"slow": {"bits_per_char": 2.0}, "fast": {"bits_per_char": 2.0}, "worse": {"bits_per_char": 3.0},
-            "english": {"bits_per_char": 0.5}}
-    rec = recommend(models, test, {"slow": 2.0, "fast": 1.0, "worse": 0.1, "english": 0.1})
-    assert rec["name"] == "fast" and rec["spec"] == "fast" and rec["language"] == "ru"
-    assert "ties with slow" in rec["reason"] and "english" in rec["reason"]
-    assert recommend([_model("english", "en")], test, {}) is None
+def test_recommendation_is_chosen_on_validation_and_reported_on_test():
+    models = [_model("first", "ru"), _model("second", "ru"), _model("worse", "ru"), _model("english", "en")]
+    results = {"validation": {"first": {"bits_per_char": 2.0}, "second": {"bits_per_char": 2.0},
+                              "worse": {"bits_per_char": 3.0}, "english": {"bits_per_char": 0.5}},
+               "test": {"first": {"bits_per_char": 2.5, "bits_per_char_ci95": [2.0, 3.0]},
+                        "second": {"bits_per_char": 2.2}, "worse": {"bits_per_char": 1.0}}}
+    rec = recommend(models, results)
+    # the test split would pick "worse"; validation picks "first" (ties keep the config order, not a clock)
+    assert (rec["name"], rec["split"], rec["bits_per_char"], rec["validation_bits_per_char"]) == (
+        "first", "validation", 2.5, 2.0)
+    assert rec["bits_per_char_ci95"] == [2.0, 3.0] and "english" in rec["reason"]
+    no_validation = recommend(models, {"test": results["test"]})
+    assert (no_validation["name"], no_validation["split"]) == ("worse", "test")
+    assert "no validation split" in no_validation["reason"]
+    assert recommend([_model("english", "en")], results) is None
 
 
 def test_rounding_keeps_json_valid():
