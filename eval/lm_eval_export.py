@@ -18,10 +18,12 @@ reader expects: the prompt as the game shows it and the reply as written.
 `target_delimiter` is "" (lm-eval's default " " would put a space before every reply) and `doc_to_text` /
 `doc_to_target` name the columns, so lm-eval uses the strings as they are (no Jinja rendering).
 
-Known difference: lm-eval's HFLM encodes with `tokenizer.encode(text)`; gamio with `add_special_tokens=False,
-split_special_tokens=True`. For GPT-2 tokenizers `add_special_tokens` adds nothing, so the two agree unless a
-text contains a special-token string such as "<|endoftext|>" (lm-eval then reads one control token, gamio plain
-characters). The export counts such samples (`special_tokens=`) and names them in the README.
+Tokens: lm-eval's HFLM encodes with `tokenizer.encode(text)`, adding the tokenizer's special tokens unless the
+model_args say `add_bos_token=False` (then `add_special_tokens=False`, as gamio's `encode_text`). GPT-2 tokenizers
+add none either way; the README's command passes it anyway, so a tokenizer that would prepend a BOS is scored
+without one, as gamio scores and prompts every model. One difference remains: gamio also splits special-token
+strings typed as text (`split_special_tokens=True`), lm-eval does not, so a text containing e.g. "<|endoftext|>"
+is one control token there. The export names such samples (`special_tokens=`) in the README.
 """
 from __future__ import annotations
 
@@ -133,7 +135,7 @@ def _task_yaml(task_name: str, data_file: str, module: str) -> str:
 
 def _readme(task_name: str, out_dir: Path, count: int, stories: int, with_special: list[str]) -> str:
     command = (f"HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 lm_eval --model hf \\\n"
-               f"    --model_args pretrained=<model folder or hub id>,dtype=float32 \\\n"
+               f"    --model_args pretrained=<model folder or hub id>,dtype=float32,add_bos_token=False \\\n"
                f"    --include_path {out_dir} --tasks {task_name} \\\n"
                f"    --device cpu --batch_size 8 --output_path <results dir> --log_samples")
     stories_word = "story" if stories == 1 else "stories"
@@ -146,8 +148,9 @@ gold reply (`continuation`) after the budgeted game prompt (`context`), the pair
 {command}
 ```
 
-Needs `pip install lm-eval` (tested with 0.4.13). The folder can be moved: the data file is found next to the
-YAML. `--log_samples` writes `samples_{task_name}_*.jsonl` under the results dir: each line's `doc.sample_id`
+`add_bos_token=False` keeps lm-eval from adding special tokens, as gamio encodes text (no BOS for any model).
+Needs `pip install lm-eval` (tested with 0.4.13). The folder can be moved (point --include_path at it): the task
+finds its data file next to the YAML. `--log_samples` writes `samples_{task_name}_*.jsonl` under the results dir: each line's `doc.sample_id`
 and its log-likelihood (`resps`), which `eval.lm_eval_export.read_lm_eval_samples` reads into a dict.
 
 Metrics: `nll` (mean nats per reply), `char_perplexity` (exp of nats per reply character), `bits_per_char`
