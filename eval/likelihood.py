@@ -4,11 +4,11 @@ Each sample is scored as the game would show it to the model: the prompt (world,
 to the model's context by the shared budget, then the gold reply. The pair is tokenized exactly as
 lm-evaluation-harness does (`TemplateLM._encode_pair`), so that `lm_eval` on gamio's exported task gives the same
 numbers (eval/lm_eval_export.py): the prompt's trailing line break moves to the front of the scored text, and the
-scored tokens are those of prompt + text after the prompt's own tokens. So the scored text of a sample is the line
-break that ends the action line plus the reply, and every scored character is counted:
+scored tokens are those of prompt + text after the prompt's own tokens. So a sample's bits are those of the reply
+with the line break that opens it (the same for every model, so no model gains by it), per character of the reply:
 
     nll           = - sum over scored tokens of ln p(token | prompt, earlier tokens)          (nats)
-    bits_per_char = total nll / ln 2 / total scored characters
+    bits_per_char = total nll / ln 2 / total reply characters
     perplexity    = exp(total nll / total scored tokens)          per the model's own tokens
 
 Fairness: bits/char compares models only if they score the same text. The reply is therefore cut by characters,
@@ -85,7 +85,7 @@ class ScoredItem:
     """One sample as one model scored it."""
     sample_id: str
     story_id: str
-    chars: int  # characters of the scored text (the line break before the reply + the reply)
+    chars: int  # characters of the scored reply (its opening line break is scored, not counted)
     tokens: int  # the model's tokens of that text
     nll_nats: float
     other_nll_nats: float | None = None  # the same text after another sample's action (action following)
@@ -108,7 +108,7 @@ def prompt_text(tokenizer, context_length: int, sample: Sample, reply: str, acti
 
 def _pairs(tokenizer, context_length: int, samples: Sequence[Sample], replies: Sequence[str],
            actions: Sequence[str], max_turns: int) -> tuple[list[tuple[list[int], list[int]]], list[int]]:
-    """(context ids, scored ids) per sample, and the characters of each scored text."""
+    """(context ids, scored ids) per sample, and the characters of each scored reply."""
     pairs, chars = [], []
     for sample, reply, action in zip(samples, replies, actions):
         prompt = prompt_text(tokenizer, context_length, sample, reply, action, max_turns)
@@ -117,7 +117,7 @@ def _pairs(tokenizer, context_length: int, samples: Sequence[Sample], replies: S
             raise GamioError(f"sample {sample_id(sample)}: prompt and reply take "
                              f"{len(context_ids) + len(scored_ids)} tokens, more than the model's {context_length}")
         pairs.append((context_ids, scored_ids))
-        chars.append(len(prompt) - len(prompt.rstrip()) + len(reply))
+        chars.append(len(reply))
     return pairs, chars
 
 

@@ -34,8 +34,8 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from adventure.budget import build_prompt, encode_text
 from adventure.errors import GamioError
+from eval.likelihood import encode_pair, prompt_text
 
 log = logging.getLogger(__name__)
 
@@ -46,35 +46,28 @@ TASK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 def lm_eval_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
     """(context ids, continuation ids) exactly as lm-eval's `TemplateLM._encode_pair` makes them for a causal
-    model: the context's trailing whitespace moves to the front of the continuation, the whole text is encoded once
-    and split where the (moved) context's own encoding ends, so BPE merges across the seam count as lm-eval counts
-    them. Encoding is gamio's `encode_text`."""
+    model (eval.likelihood.encode_pair, which gamio's own likelihood uses), refusing the empty context that
+    lm-eval would score after a BOS/EOS token instead."""
     if not context:
         raise GamioError("lm-eval scores an empty context against a BOS/EOS token instead: every gamio prompt "
                          "has text")
-    spaces = len(context) - len(context.rstrip())
-    if spaces:
-        context, continuation = context[:-spaces], context[-spaces:] + continuation
-    whole = encode_text(tokenizer, context + continuation)
-    context_ids = encode_text(tokenizer, context)
-    return context_ids, whole[len(context_ids):]
+    return encode_pair(tokenizer, context, continuation)
 
 
-def lm_eval_records(tokenizer, samples: Sequence, context_length: int, max_turns: int = 10) -> list[dict]:
-    """The export records for `samples` (adventure Samples) as a model with `context_length` tokens scores them:
-    the prompt budgeted like eval's likelihood (which also cuts a reply that alone would not fit)."""
+def lm_eval_records(tokenizer, samples: Sequence, replies: Sequence[str], context_length: int,
+                    max_turns: int = 10) -> list[dict]:
+    """The export records of `samples` with their scored `replies` (eval.likelihood.common_replies) as a model
+    with `context_length` tokens scores them: the same prompt as eval's likelihood. Empty replies are skipped, as
+    eval's likelihood skips them."""
     from eval.eval_sets import sample_id
-    from eval.likelihood import prepare
 
     records = []
-    for sample in samples:
-        scored = prepare(tokenizer, sample, context_length, max_turns)
-        if not scored.target_ids:
-            continue  # an empty reply has nothing to score (eval's likelihood drops it too)
-        prompt = build_prompt(tokenizer, sample.world, sample.history, sample.action, context_length=context_length,
-                              max_new_tokens=len(scored.target_ids), max_turns=max_turns)
-        record = {"sample_id": sample_id(sample), "story_id": sample.tree_id, "context": prompt.text,
-                  "continuation": sample.target[: scored.characters]}
+    for sample, reply in zip(samples, replies):
+        if not reply.strip():
+            continue
+        record = {"sample_id": sample_id(sample), "story_id": sample.tree_id,
+                  "context": prompt_text(tokenizer, context_length, sample, reply, sample.action, max_turns),
+                  "continuation": reply}
         context_ids, continuation_ids = lm_eval_pair(tokenizer, record["context"], record["continuation"])
         if len(context_ids) + len(continuation_ids) > context_length:  # lm-eval would cut the context's left end
             raise GamioError(f"sample {record['sample_id']}: {len(context_ids) + len(continuation_ids)} tokens "
@@ -168,10 +161,11 @@ stored with its trailing newline, which lm-eval moves onto the continuation as g
 
 
 def write_lm_eval_task(records: Iterable[dict], out_dir: Path, task_name: str = "gamio_test", *,
-                       special_tokens: Sequence[str] = ()) -> Path:
+                       special_tokens: Sequence[str] = (), final_dir: Path | None = None) -> Path:
     """Write the task into `out_dir` (created); returns the task YAML's path. Records are
     {"sample_id", "story_id", "context", "continuation"} with the context UNMOVED (ending in its newline).
-    `special_tokens` (e.g. tokenizer.all_special_tokens): samples containing one are named in the README."""
+    `special_tokens` (e.g. tokenizer.all_special_tokens): samples containing one are named in the README.
+    `final_dir`: where the folder will live when it is written into a staging folder first (the README's path)."""
     if not TASK_NAME.fullmatch(task_name):
         raise GamioError(f"task_name={task_name!r}: use letters, digits and _ (an lm-eval task and module name)")
     rows = _checked(records)
@@ -190,7 +184,8 @@ def write_lm_eval_task(records: Iterable[dict], out_dir: Path, task_name: str = 
         log.warning("lm-eval export: %d samples contain special-token strings; lm-eval may score them "
                     "differently (README.md)", len(with_special))
     stories = len({r["story_id"] for r in rows})
-    (out_dir / "README.md").write_text(_readme(task_name, out_dir.resolve(), len(rows), stories, with_special),
+    shown = Path(final_dir or out_dir).resolve()
+    (out_dir / "README.md").write_text(_readme(task_name, shown, len(rows), stories, with_special),
                                        encoding="utf-8")
     log.info("lm-eval task %s: %d samples -> %s", task_name, len(rows), yaml_path)
     return yaml_path

@@ -129,12 +129,11 @@ def set_descriptions(sets, all_test, all_validation, presets, steering, parallel
     return info
 
 
-def export_lm_eval(out: Path, models, sets, recommended: dict | None, artifacts: Path, cfg) -> Path:
+def export_lm_eval(out: Path, final: Path, models, sets, recommended: dict | None, artifacts: Path, cfg) -> Path:
     """The test set as an lm-evaluation-harness task: each sample's prompt as the reference model (the
     recommended one, else the first Russian-side model) has it, and the scored reply (eval/lm_eval_export.py)."""
     from adventure.models import tokenizer_and_context
-    from eval.likelihood import prompt_text
-    from eval.lm_eval_export import write_lm_eval_task
+    from eval.lm_eval_export import lm_eval_records, write_lm_eval_task
 
     ranked = [m for m in models if recommended and m.name == recommended["name"]] + [m for m in models
                                                                                       if m.comparable]
@@ -143,12 +142,9 @@ def export_lm_eval(out: Path, models, sets, recommended: dict | None, artifacts:
     model = ranked[0]
     spec = model.source.location if model.source.is_local else model.spec
     _source, tokenizer, context = tokenizer_and_context(spec, artifacts)
-    max_turns = int(cfg.playthrough.max_turns)
-    records = [{"sample_id": eval_sets.sample_id(s), "story_id": s.tree_id,
-                "context": prompt_text(tokenizer, context, s, reply, s.action, max_turns), "continuation": reply}
-               for s, reply in zip(sets.test, sets.test_replies) if reply.strip()]
+    records = lm_eval_records(tokenizer, sets.test, sets.test_replies, context, int(cfg.playthrough.max_turns))
     log.info("export=lm_eval: %d test samples with the prompts of %s", len(records), model.name)
-    return write_lm_eval_task(records, out)
+    return write_lm_eval_task(records, out, special_tokens=tokenizer.all_special_tokens, final_dir=final)
 
 
 def run(cfg: DictConfig) -> Path:
@@ -268,7 +264,8 @@ def run(cfg: DictConfig) -> Path:
         if votes:
             write_dataset(votes, staging / "preferences")
         if cfg.export == "lm_eval":
-            export_lm_eval(staging / "lm_eval", models, sets, assembled.recommended, artifacts, cfg)
+            export_lm_eval(staging / "lm_eval", out_dir / "lm_eval", models, sets, assembled.recommended, artifacts,
+                           cfg)
     rec = report["recommended"]
     log.info("report written to %s; recommended: %s", out_dir, rec["name"] if rec else "none")
     return out_dir

@@ -1,9 +1,9 @@
 """The lm-evaluation-harness export: the real `lm_eval` CLI, run as the exported README says, scores every test
-sample of the trained tiny model with the same log-likelihood as gamio's hf engine (float32), within 0.01 nats."""
+sample of the trained tiny model with the same log-likelihood as gamio's items.jsonl from `python -m eval engine=hf
+export=lm_eval` (float32), within 0.01 nats."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -15,8 +15,7 @@ import pytest
 
 from adventure.budget import encode_text
 from adventure.errors import GamioError
-from eval.eval_sets import load_test_split
-from eval.lm_eval_export import lm_eval_pair, lm_eval_records, read_lm_eval_samples, write_lm_eval_task
+from eval.lm_eval_export import lm_eval_pair, read_lm_eval_samples, write_lm_eval_task
 
 pytest.importorskip("lm_eval", reason="lm-eval is a dev extra (`make install`)")
 
@@ -25,34 +24,27 @@ PER_STORY = 4  # 8 samples from the 2 test stories
 
 
 @pytest.fixture(scope="module")
-def tiny(trained_artifacts):
-    """(hf engine in float32, records of 8 test samples, the model folder)."""
+def exported(trained_artifacts):
+    """`python -m eval engine=hf export=lm_eval` on the trained tiny model: (report dir, hf engine in float32,
+    the exported records, gamio's per-sample NLL from items.jsonl, the model folder)."""
     import torch
 
     from adventure.engines.hf import HFEngine
     from adventure.models import load_causal_lm
-    from tests.helpers.models import one_thread
+    from eval.items import read_items
+    from tests.eval.test_stage import run_eval
 
+    run_eval(trained_artifacts, "models=[tiny]", "engine=hf", "export=lm_eval", "report_name=lm-eval",
+             f"max_samples.test={2 * PER_STORY}", "max_samples.validation=2", "playthrough.size=2",
+             "extra_generation=[]", "likelihood.action_following=false", "bootstrap.resamples=50")
+    report = trained_artifacts / "reports" / "lm-eval"
     folder = trained_artifacts / "models" / "tiny"
     model, tokenizer, _ = load_causal_lm(str(folder), trained_artifacts, dtype=torch.float32)
-    engine = HFEngine(model, tokenizer)
-    samples = load_test_split(trained_artifacts / "data" / "dataset")
-    by_story: dict[str, list] = {}
-    for sample in samples:
-        by_story.setdefault(sample.tree_id, []).append(sample)
-    chosen = [s for story in by_story.values() for s in story[::max(1, len(story) // PER_STORY)][:PER_STORY]]
-    with one_thread():
-        records = lm_eval_records(tokenizer, chosen, engine.context_length)
-    assert len(records) == 2 * PER_STORY and len({r["story_id"] for r in records}) == 2
-    return engine, records, folder
-
-
-def gamio_nll(engine, records) -> dict[str, float]:
-    from tests.helpers.models import one_thread
-
-    with one_thread():
-        nll = engine.score([lm_eval_pair(engine.tokenizer, r["context"], r["continuation"]) for r in records])
-    return {r["sample_id"]: n for r, n in zip(records, nll)}
+    records = [json.loads(line) for line in (report / "lm_eval" / "gamio_test.jsonl").read_text("utf-8").splitlines()]
+    ours = {i["sample_id"]: i["nll_nats"] for i in read_items(report / "items.jsonl")
+            if i["set"] == "test" and i["model"] == "tiny"}
+    assert len(records) == len(ours) == 2 * PER_STORY
+    return report, HFEngine(model, tokenizer), records, ours, folder
 
 
 def run_readme_command(task_dir: Path, model: Path, results: Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -67,23 +59,19 @@ def run_readme_command(task_dir: Path, model: Path, results: Path, cwd: Path) ->
 
 
 @pytest.mark.slow
-def test_lm_eval_cli_scores_each_sample_as_gamio_does(tiny, tmp_path):
-    engine, records, model_folder = tiny
-    exported = tmp_path / "report" / "lm_eval"
-    write_lm_eval_task(records, exported, special_tokens=engine.tokenizer.all_special_tokens)
+def test_lm_eval_cli_scores_each_sample_as_gamio_items_jsonl_says(exported, tmp_path):
+    report, engine, records, ours, model_folder = exported
     # The folder is portable: moved after export, found from another working directory.
     moved = tmp_path / "moved" / "lm_eval"
-    moved.parent.mkdir()
-    shutil.move(str(exported), str(moved))
+    shutil.copytree(report / "lm_eval", moved)
     (moved / "README.md").write_text((moved / "README.md").read_text(encoding="utf-8").replace(
-        str(exported.resolve()), str(moved)), encoding="utf-8")
+        str((report / "lm_eval").resolve()), str(moved)), encoding="utf-8")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     done = run_readme_command(moved, model_folder, tmp_path / "results", elsewhere)
     assert done.returncode == 0, f"lm_eval failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
 
     theirs = read_lm_eval_samples(tmp_path / "results")
-    ours = gamio_nll(engine, records)
     assert set(theirs) == set(ours)
     gaps = {k: abs(theirs[k] - (-ours[k])) for k in ours}
     assert max(gaps.values()) < TOLERANCE_NATS, gaps
@@ -99,16 +87,16 @@ def test_lm_eval_cli_scores_each_sample_as_gamio_does(tiny, tmp_path):
     # The harness's aggregate is gamio's bits per character over the same samples.
     results = json.loads(next((tmp_path / "results").rglob("results_*.json")).read_text(encoding="utf-8"))
     bpc = results["results"]["gamio_test"]["bits_per_char,none"]
-    expected = sum(ours.values()) / math.log(2) / sum(len(r["continuation"]) for r in records)
-    assert bpc == pytest.approx(expected, abs=1e-4)
+    gamio = json.loads((report / "report.json").read_text(encoding="utf-8"))["results"]["test"]["tiny"]
+    assert bpc == pytest.approx(gamio["bits_per_char"], abs=1e-4)
 
 
-def test_pair_is_lm_evals_own_encode_pair(tiny):
+def test_pair_is_lm_evals_own_encode_pair(exported):
     """gamio's pair = the installed lm-eval's `_encode_pair` (HFLM on the same model), on the exported records and
     on contexts ending in several kinds of whitespace."""
     from lm_eval.models.huggingface import HFLM
 
-    engine, records, _ = tiny
+    _report, engine, records, _ours, _folder = exported
     harness = HFLM(pretrained=engine.model, tokenizer=engine.tokenizer, batch_size=1, device="cpu")
     pairs = [(r["context"], r["continuation"]) for r in records]
     pairs += [("> Осмотреться  \n", "Вы видите дверь."), ("Мир.\n> идти\n\n\t", " дальше"), ("слово ", "слово"),

@@ -57,7 +57,7 @@ def test_likelihood_matches_a_direct_forward_pass(tiny):
             logp = torch.log_softmax(model(ids).logits[0].double(), dim=-1)
         expected = -sum(float(logp[t - 1, ids[0, t]]) for t in range(len(context), ids.shape[1]))
         assert item.nll_nats == pytest.approx(expected, rel=1e-4)
-        assert (item.tokens, item.chars) == (len(scored), len("\n" + s.target))  # the line break is scored too
+        assert (item.tokens, item.chars) == (len(scored), len(s.target))  # the opening line break is scored too
     metrics = likelihood_summary(items, cut=0)
     total = sum(i.nll_nats for i in items)
     # The evaluate module divides the summed totals: the report's numbers follow from the items exactly.
