@@ -7,7 +7,7 @@ PORT ?= 5000
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-vllm demo test test-vllm test-fast bench bench-quick clean browser
+.PHONY: install install-vllm demo test test-vllm test-fast bench bench-quick clean browser postgresql
 
 install: $(STAMP)
 
@@ -44,13 +44,19 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; the browser test will be skipped"; }
 
+# Debian's PostgreSQL server binaries: the tests start their own server from them (tests/helpers/postgres.py).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	  || echo "warning: could not install postgresql; the PostgreSQL tests will be skipped"; }
+
 demo: install
 	$(PY) -m scraping paths.artifacts=$(ARTIFACTS)
 	$(PY) -m training paths.artifacts=$(ARTIFACTS)
 	$(PY) -m eval paths.artifacts=$(ARTIFACTS)
 	$(PY) -m serving model=best host=127.0.0.1 port=$(PORT) paths.artifacts=$(ARTIFACTS)
 
-test: install browser
+test: install browser postgresql
 	$(PY) -m pytest
 
 # The tests marked vllm (engine=vllm in process, engine=openai against a real `vllm serve`), in .venv-vllm.

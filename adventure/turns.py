@@ -26,7 +26,7 @@ from adventure.cleanup import clean_generation
 from adventure.engines import Engine
 from adventure.generation import GenerationSettings
 from adventure.steering import NO_STEERING, Steering, banned_token_sequences, first_banned, triggered_world_info
-from adventure.story_format import DEFAULT_HISTORY_TURNS, Turn
+from adventure.story_format import DEFAULT_HISTORY_TURNS, Turn, render_context
 from adventure.streaming import Listener, RawStream, ReplyStream
 from adventure.text import normalize_action, normalize_result
 
@@ -209,6 +209,20 @@ class TurnPipeline:
                             [(normalize_action(a), normalize_result(r)) for a, r in history],
                             normalize_action(action), context_length=context,
                             max_new_tokens=settings.max_new_tokens, max_turns=self.history_turns, steered=steered)
+
+    def player_prompt(self, turn: TurnInput, prompt: BudgetedPrompt) -> str:
+        """The prompt `prompt` (of this model-side turn) as the player reads it: for an English model, the same
+        parts in Russian (the turns, world info and note it kept); for a Russian model, the prompt itself."""
+        if not self.english:
+            return prompt.text
+        steering = turn.steering
+        kept = turn.history[len(turn.history) - prompt.turns_used:] if prompt.turns_used else ()
+        note = normalize_action(steering.authors_note)
+        return render_context(
+            normalize_result(turn.world), [(normalize_action(a), normalize_result(r)) for a, r in kept],
+            normalize_action(turn.action), memory=normalize_result(steering.memory),
+            world_info=[normalize_result(steering.world_info[i].text) for i in prompt.world_info_used],
+            note=NOTE_LABELS["ru"].format(note) if note else "", note_depth=steering.authors_note_depth)
 
     def row_settings(self, turn: TurnInput) -> GenerationSettings:
         """The turn's preset with its game's banned words and stop strings (Russian models: an English model

@@ -10,21 +10,23 @@ Content-Security-Policy can forbid both.
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from flask import Flask, jsonify, request, send_from_directory
 from omegaconf import DictConfig
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from serving.api import api
-from serving.api_steering import steering_api
-from serving.api_story import story_api
-from serving.api_stream import stream_api
-from serving.compat import compat_api, error_body
-from serving.http import STATIC_DIR
-from serving.database import describe
+from serving.compat.common import error_body
+from serving.compat.kobold import kobold_api
+from serving.compat.openai import openai_api
 from serving.errors import ApiError
-from serving.service import GameService, build_service
+from serving.game.tier import GameTier
+from serving.service import build_service
+from serving.storage import describe, driver_errors
+from serving.web.games import api
+from serving.web.http import STATIC_DIR
+from serving.web.steering import steering_api
+from serving.web.story import story_api
+from serving.web.stream import stream_api
 
 log = logging.getLogger(__name__)
 SECURITY_HEADERS = {
@@ -37,7 +39,7 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(cfg: DictConfig, service: GameService | None = None) -> Flask:
+def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
     """The app for a serving config (model loaded, worker started); `service` to reuse an existing one."""
     service = service or build_service(cfg)
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
@@ -46,7 +48,7 @@ def create_app(cfg: DictConfig, service: GameService | None = None) -> Flask:
     app.json.ensure_ascii = False  # Russian stays readable in responses
     app.extensions["gamio"] = service
     app.url_map.merge_slashes = False  # no 308 from //path to a Location built from the Host header
-    for blueprint in (api, steering_api, story_api, stream_api, compat_api):
+    for blueprint in (api, steering_api, story_api, stream_api, openai_api, kobold_api):
         app.register_blueprint(blueprint)
 
     @app.after_request
@@ -73,10 +75,12 @@ def create_app(cfg: DictConfig, service: GameService | None = None) -> Flask:
         """{"error": message}; under the OpenAI / Kobold routes (an unknown one too) the shape their clients read."""
         return jsonify(error_body(request.path, status, message) or {"error": message}), status
 
-    @app.errorhandler(sqlite3.Error)
-    def database_error(exc: sqlite3.Error):
+    def database_error(exc: Exception):
         log.error("database error under a request: %s", describe(exc))
         return error(503, f"the game database is unavailable right now ({describe(exc)}); try again later")
+
+    for driver_error in driver_errors():
+        app.register_error_handler(driver_error, database_error)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -32,7 +32,24 @@ def host_problem(host: str) -> str | None:
     return None
 
 
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(db: str) -> bool:
+    return str(db).startswith(DATABASE_URL_SCHEMES)
+
+
 def db_problem(path: str) -> str | None:
+    """A SQLite file that can be created, or a postgresql://user@host:port/name URL."""
+    if is_database_url(path):
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(str(path))
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as exc:
+            return f"is not a valid PostgreSQL URL ({exc})"
+        return None if parts.hostname or parts.path.strip("/") else "names no host and no database"
     path = Path(path).expanduser()
     if path.is_dir():
         return "is a folder; give the SQLite file to use"
@@ -89,6 +106,9 @@ class StorageConfig:
                                                            "gamio.sqlite at least this often (and at once when the "
                                                            "queue is idle), so a copy of that file alone holds "
                                                            "every turn finished more than this long ago")
+    lease_s: float = setting(30.0, gt=0, help="PostgreSQL: a worker's claim on a running job lapses this long after "
+                                              "its process last renewed it (every third of it); then another "
+                                              "process takes the job over (a process killed mid-turn loses nothing)")
 
 
 @dataclass
@@ -156,7 +176,8 @@ class ServingConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     games: GamesConfig = field(default_factory=GamesConfig)
     db: str = setting("${paths.artifacts}/serving/gamio.sqlite", check=db_problem,
-                      help="games, turns and jobs (SQLite, WAL)")
+                      help="games, turns and jobs: a SQLite file (WAL; one server process), or "
+                           "postgresql://user@host:port/name (several server processes share one game world)")
     presets: List[str] = setting(["gamio", "gamio_sample", "greedy"], check=presets_problem,
                                  help="the generation presets a game may choose (GET /api/presets)")
     steering: SteeringConfig = field(default_factory=SteeringConfig)

@@ -5,6 +5,8 @@
   long ago, and a lost WAL loses at most that much;
 - the write probe while the database refuses writes, so /healthz turns back to ok without a restart even when
   no request writes;
+- a shared (PostgreSQL) database: this process's claims on running jobs renewed every third of their lease, so
+  they lapse (and other processes take the jobs over) only when this process is gone or stuck;
 - expiry of abandoned games (`games.expire_after_days`) every `games.expire_every_s`, and once at start.
 """
 from __future__ import annotations
@@ -13,8 +15,7 @@ import logging
 import threading
 import time
 
-from serving.database import StorageUnavailable
-from serving.store import Store
+from serving.storage import Store, StorageUnavailable
 
 log = logging.getLogger(__name__)
 DAY_S = 86400.0
@@ -29,6 +30,7 @@ class Janitor:
         self.expire_every_s = expire_every_s
         self.expired = 0  # games deleted since start (/healthz)
         self._next_expiry = time.monotonic() + expire_every_s
+        self._next_renewal = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -59,6 +61,12 @@ class Janitor:
         """One round of housekeeping (the thread's loop body; tests call it directly)."""
         database = self.store.database
         database.probe()
+        if self.store.shared and time.monotonic() >= self._next_renewal:
+            self._next_renewal = time.monotonic() + self.store.lease_s / 3
+            try:
+                self.store.renew_leases()
+            except StorageUnavailable as exc:
+                log.warning("cannot renew the claims on running jobs: %s", exc)
         if database.checkpoint_due(self.checkpoint_interval_s, idle=False):
             database.checkpoint()
         if time.monotonic() >= self._next_expiry:

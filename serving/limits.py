@@ -5,6 +5,8 @@
   rightmost address in it that is not a trusted proxy (a client can prepend anything, never append).
 - Game creation and turns are rate limited per client with token buckets (`limits.games_per_minute`,
   `limits.turns_per_minute`; a full minute's allowance may come as a burst): beyond, 429 with Retry-After.
+  With a shared (PostgreSQL) database the buckets and the client's share of the queue are counted in the
+  database, so the limits hold across server processes.
 - Long-polls (`GET /api/jobs/<id>?wait=`) each hold a request thread. At most `limits.max_long_polls` wait at
   once (below the thread count, so /healthz and the page always find a thread), and at most
   `limits.max_long_polls_per_client` per client; a request beyond that is answered at once with the job's
@@ -110,13 +112,27 @@ class LongPolls:
                         del self._per_client[client]
 
 
-class ClientLimits:
-    """Everything per client that the routes consult, built from the `limits` config."""
+class SharedRateLimit:
+    """The same token bucket, counted in the database (PostgreSQL): every server process sees one bucket per
+    client (storage Store.take_token)."""
 
-    def __init__(self, limits):
+    def __init__(self, store, per_minute: int, what: str):
+        self.store, self.per_minute, self.what = store, per_minute, what
+
+    def take(self, client: str) -> None:
+        self.store.take_token(f"{self.what}:{client}", self.per_minute, self.what)
+
+
+class ClientLimits:
+    """Everything per client that the routes consult, built from the `limits` config. With `store` (a database
+    several processes share) the rate limits are counted there; long-polls hold this process's threads, so they
+    are counted here."""
+
+    def __init__(self, limits, store=None):
         self.trusted_proxies = parse_networks(limits.trusted_proxies)
-        self.games = RateLimit(int(limits.games_per_minute), "new games")
-        self.turns = RateLimit(int(limits.turns_per_minute), "turns")
+        bucket = RateLimit if store is None else (lambda per_minute, what: SharedRateLimit(store, per_minute, what))
+        self.games = bucket(int(limits.games_per_minute), "new games")
+        self.turns = bucket(int(limits.turns_per_minute), "turns")
         self.long_polls = LongPolls(int(limits.max_long_polls), int(limits.max_long_polls_per_client))
 
     def client(self, request) -> str:

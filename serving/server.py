@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from adventure.config import ConfigError
 from adventure.errors import GamioError
 from serving.app import SECURITY_HEADERS, create_app
-from serving.compat import error_body
+from serving.compat.common import error_body
 
 log = logging.getLogger("serving")
 

@@ -9,7 +9,6 @@ Arena models (`arena.models`) are loaded beside the main one, each behind its ow
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -21,48 +20,18 @@ from adventure.generation import GenerationSettings
 from adventure.paths import artifacts_dir
 from adventure.translation import build_translators
 from adventure.turns import TurnPipeline
-from serving.config import ApiConfig, LimitsConfig, SteeringConfig
+from serving.config import ApiConfig, LimitsConfig, SteeringConfig, is_database_url
+from serving.game.tier import GameTier
 from serving.janitor import Janitor
-from serving.jobs import MAIN, JobPlanner
 from serving.limits import ClientLimits
 from serving.model_choice import ModelChoice, choose_model
-from serving.store import Store
-from serving.story import StoryEditor
-from serving.worker import ModelWorker
+from serving.queue.jobs import MAIN, JobPlanner
+from serving.queue.worker import ModelWorker
+from serving.storage import open_store
+from serving.storage.story import StoryEditor
 
 log = logging.getLogger(__name__)
 CONTINUOUS_BATCHES = 8  # batches in flight at once for an engine that batches continuously (queue.concurrent_batches)
-
-
-@dataclass
-class GameService:
-    store: Store
-    worker: ModelWorker
-    choice: ModelChoice
-    limits: LimitsConfig
-    default_world: str
-    janitor: Janitor
-    clients: ClientLimits
-    story: StoryEditor
-    presets: dict[str, GenerationSettings]
-    viewer: TurnPipeline  # the main pipeline for request threads: its own tokenizer (the context view)
-    steering: SteeringConfig
-    api: ApiConfig
-    arena_rate: float = 0.0
-
-    @property
-    def arena_models(self) -> list[str]:
-        return [name for key, name in self.worker.names.items() if key != MAIN]
-
-    def close(self) -> None:
-        """Stop the threads that write, then checkpoint and close the database (SIGTERM comes here too)."""
-        self.worker.stop()
-        self.janitor.stop()
-        self.store.close()
-        for pipeline in self.worker.planner.pipelines.values():
-            pipeline.engine.close()
-            if pipeline.translators is not None:
-                pipeline.translators.close()
 
 
 def build_pipeline(cfg: DictConfig, choice: ModelChoice, artifacts: Path) -> TurnPipeline:
@@ -115,14 +84,15 @@ def concurrent_batches(cfg: DictConfig, engine) -> int:
     return CONTINUOUS_BATCHES if getattr(engine, "continuous", False) else 1
 
 
-def build_service(cfg: DictConfig) -> GameService:
+def build_service(cfg: DictConfig) -> GameTier:
     artifacts = artifacts_dir(cfg)
     presets = offered_presets(cfg)  # before anything loads: a refused preset costs no model load
     if str(cfg.engine.name) == "openai" and cfg.arena.models:
         raise GamioError(f"arena.models={list(cfg.arena.models)}: engine=openai serves one remote model "
                          f"(engine.model); run an arena with engine=hf, ct2 or vllm")
-    db_path = Path(str(cfg.db)).expanduser()
-    store = Store(db_path) if db_path.exists() else None
+    db = str(cfg.db) if is_database_url(str(cfg.db)) else Path(str(cfg.db)).expanduser()
+    # An existing SQLite file, or a PostgreSQL server: opened (and checked) before the model loads.
+    store = open_store(db) if isinstance(db, str) or db.exists() else None
     pipelines, names = {}, {}
     try:
         choice, pipelines[MAIN] = load_model(cfg, artifacts, str(cfg.model))
@@ -139,7 +109,8 @@ def build_service(cfg: DictConfig) -> GameService:
         for pipeline in pipelines.values():
             pipeline.engine.close()
         raise
-    store = store or Store(db_path)
+    store = store or open_store(db)
+    store.lease_s = float(cfg.storage.lease_s)
     recovered = store.recover()
     if recovered:
         log.info("recovered %d job(s) accepted before the last stop; they run first", len(recovered))
@@ -157,7 +128,7 @@ def build_service(cfg: DictConfig) -> GameService:
              choice.name, main.engine.context_length, main.settings.max_new_tokens, worker.max_batch,
              worker.concurrent_batches,
              f"; arena with {sorted(names.values())}" if len(names) > 1 else "")
-    return GameService(store=store, worker=worker, choice=choice, limits=limits, default_world=str(cfg.default_world),
-                       janitor=janitor, clients=ClientLimits(limits), story=StoryEditor(store), presets=presets,
-                       viewer=request_side(main), steering=SteeringConfig(**OmegaConf.to_container(cfg.steering)),
-                       api=ApiConfig(**OmegaConf.to_container(cfg.api)), arena_rate=float(cfg.arena.rate))
+    return GameTier(store=store, worker=worker, choice=choice, limits=limits, default_world=str(cfg.default_world),
+                    janitor=janitor, clients=ClientLimits(limits, store if store.shared else None),
+                    story=StoryEditor(store), presets=presets, viewer=request_side(main),
+                    steering=SteeringConfig(**OmegaConf.to_container(cfg.steering)), api=ApiConfig(**OmegaConf.to_container(cfg.api)), arena_rate=float(cfg.arena.rate))

@@ -66,7 +66,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_import_cycles():
     modules = project_modules()
     graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
-    assert graph["serving.worker"] >= {"adventure.turns"}  # the scan sees real imports
+    assert graph["serving.queue.worker"] >= {"adventure.turns"}  # the scan sees real imports
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
 
@@ -79,3 +79,44 @@ def test_no_module_over_400_lines():
     long = {str(path.relative_to(REPO_ROOT)): n for path in project_modules().values()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, long
+
+
+# ---- serving's rooms (serving/README.md): storage/ owns the database, web/ and compat/ only speak HTTP ----------
+
+DRIVERS = ("sqlite3", "psycopg", "psycopg_pool")
+
+
+def external_imports(path: Path) -> set[str]:
+    """Top-level names of every module `path` imports (lazy imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_only_storage_imports_a_database_driver():
+    outside = {name: sorted(external_imports(path) & set(DRIVERS)) for name, path in project_modules().items()
+               if name.startswith("serving.") and not name.startswith("serving.storage")}
+    assert not {name: drivers for name, drivers in outside.items() if drivers}
+
+
+def test_web_and_compat_reach_the_game_only_through_the_game_tier():
+    modules = project_modules()
+    for name, path in modules.items():
+        if not name.startswith(("serving.web", "serving.compat")):
+            continue
+        below = {m for m in imports_of(name, path, modules) if m.startswith(("serving.storage", "serving.queue"))}
+        assert not below, f"{name} imports {sorted(below)}: ask the game tier (serving/game/) instead"
+        touched = {node.attr for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                   if isinstance(node, ast.Attribute) and node.attr in ("store", "worker", "hub", "database")}
+        assert not touched, f"{name} reaches into the game tier's {sorted(touched)}"
+
+
+def test_the_layout_rules_see_real_imports():
+    modules = project_modules()
+    assert "sqlite3" in external_imports(modules["serving.storage.sqlite"])
+    assert "psycopg" in external_imports(modules["serving.storage.postgres"])
+    assert "serving.game.tier" in imports_of("serving.web.story", modules["serving.web.story"], modules)

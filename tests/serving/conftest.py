@@ -1,4 +1,5 @@
-"""Fixtures of the browser tests (test_browser*.py): one server and one Chromium per test module."""
+"""Fixtures of the serving tests: a server and Chromium per browser test module (test_browser*.py), and the
+storage backends (one real PostgreSQL server per session)."""
 from __future__ import annotations
 
 import pytest
@@ -17,3 +18,24 @@ def server(tiny_untrained_dir, tmp_path_factory):
 def browser():
     with chromium() as browser:
         yield browser
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the whole session (tests/helpers/postgres.py), stopped at the end."""
+    from tests.helpers.postgres import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL tests need a PostgreSQL server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """`db=` of each backend: a SQLite file, and a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "gamio.sqlite")
+    return request.getfixturevalue("postgres_server").fresh_url()

@@ -13,7 +13,8 @@ from adventure.errors import GamioError
 from serving.launch import ONE_ADDRESS_MANY_PLAYERS
 from adventure.turns import TurnInput, per_item
 from serving.model_choice import choose_model
-from serving.store import Store, token_hash
+from serving.storage import open_store
+from serving.storage.store import token_hash
 from tests.helpers.serving import AppFactory, Gate, new_game, poisoned_prompts, wait_done
 
 MAX_NEW = 6
@@ -248,8 +249,8 @@ def test_prompts_never_exceed_the_context(make_app):
         job_id = store.add_job(game_id, "turn", f"действие номер {i} " + "и ещё " * 80)
         store.mark_running([job_id])
         assert store.complete(job_id, result="Длинный ответ. " * 40)
-    turns = store.game(game_id)["turns"]
-    history = tuple((t["action"], t["result"]) for t in turns)
+    turns = store.game(game_id).turns
+    history = tuple((t.action, t.result) for t in turns)
     budget = pipeline.engine.context_length - pipeline.settings.max_new_tokens
     for n in (0, 1, 5, 12):
         assert len(pipeline.prompt(TurnInput(world, history[:n], "иду " * 120)).input_ids) <= budget
@@ -269,20 +270,20 @@ def test_tokens_are_stored_hashed(app):
 
 
 def test_recover_requeues_or_fails_stale_jobs(tmp_path):
-    store = Store(tmp_path / "db.sqlite")
+    store = open_store(tmp_path / "db.sqlite")
     game_a, _ = store.create_game("мир A")
     game_b, _ = store.create_game("мир B")
     queued = store.add_job(game_a, "turn", "иду")
     running = store.add_job(game_b, "turn", "бегу")
     store.mark_running([running])
-    store._db.execute("UPDATE games SET version = version + 1 WHERE id = ?", (game_b,))  # changed meanwhile
+    store.database.conn.execute("UPDATE games SET version = version + 1 WHERE id = ?", (game_b,))  # changed meanwhile
     store.close()
 
-    store = Store(tmp_path / "db.sqlite")
+    store = open_store(tmp_path / "db.sqlite")
     assert store.recover() == [queued]
-    assert store.job(queued)["status"] == "queued"
+    assert store.job(queued).status == "queued"
     stale = store.job(running)
-    assert stale["status"] == "failed" and "changed" in stale["error"]
+    assert stale.status == "failed" and "changed" in stale.error
 
 
 def test_model_best_uses_the_newest_report(tmp_path):

@@ -50,7 +50,7 @@ def test_arena_turns_are_blind_until_the_vote(arena):
     assert voted["turns"][0]["models"] == voted["models"] and voted["turns"][0]["voted"] is True
     again = client.post(f"/api/games/{game_id}/turns/0/choose", json={"variant": 0}, headers=auth).get_json()
     assert "vote" not in again  # a later choice is not a second vote
-    votes = service.store._db.execute("SELECT model_a, model_b, choice, text_b FROM votes").fetchall()
+    votes = service.store.database.conn.execute("SELECT model_a, model_b, choice, text_b FROM votes").fetchall()
     assert [tuple(v) for v in votes] == [(voted["models"][0], voted["models"][1], "b", turn["variants"][1])]
 
 
@@ -72,7 +72,7 @@ def test_votes_reach_the_eval_report(arena, trained_artifacts, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     folder = trained_artifacts / "reports" / "arena"
     prefs = json.loads((folder / "report.json").read_text(encoding="utf-8"))["preferences"]
-    votes = service.store._db.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+    votes = service.store.database.conn.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
     assert prefs["votes"] == votes >= 3
     models = prefs["models"]
     assert set(models) == {"tiny-b", "tiny-untrained"}

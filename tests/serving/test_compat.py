@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from serving.client import Player, sse_events
-from serving.compat import chat_prompt
+from serving.compat.openai import chat_prompt
 from tests.helpers.serving import Gate, live_server
 
 MAX_TOKENS = 12  # api.max_tokens: asking for more gets this many

@@ -13,11 +13,12 @@ import pytest
 from adventure.engines.hf import HFEngine
 from adventure.generation import GenerationSettings
 from adventure.turns import TurnPipeline
-from serving.database import StorageUnavailable
+from serving.storage import StorageUnavailable
 from serving.errors import QueueFull
-from serving.jobs import MAIN, JobPlanner
-from serving.store import FINAL, Store
-from serving.worker import ModelWorker
+from serving.queue.jobs import MAIN, JobPlanner
+from serving.storage import open_store
+from serving.storage.records import FINAL
+from serving.queue.worker import ModelWorker
 
 
 class HeldEngine:
@@ -60,7 +61,7 @@ def make_worker(hf_engine, tmp_path):
     workers = []
 
     def make(engine=None, **kwargs):
-        store = Store(tmp_path / f"db{len(workers)}.sqlite")
+        store = open_store(tmp_path / f"db{len(workers)}.sqlite")
         pipeline = TurnPipeline(engine or hf_engine, settings)
         worker = ModelWorker(JobPlanner({MAIN: pipeline}, {}), store, seed=0, **kwargs)
         workers.append(worker)
@@ -81,7 +82,7 @@ def submit_turn(worker, store, action="иду", client=None):
 
 def final(worker, job_id, timeout=120):
     job = worker.wait(job_id, timeout)
-    assert job["status"] in FINAL, job
+    assert job.status in FINAL, job
     return job
 
 
@@ -93,10 +94,10 @@ def test_a_turn_arriving_mid_generation_does_not_wait_for_the_running_batch(make
     assert held.holding.wait(60)  # the first batch is generating (and will for a while)
     second, position, _ = submit_turn(worker, store)
     assert position == 1
-    assert final(worker, second, 60)["status"] == "done"  # joined at once, finished while the first still runs
-    assert store.job(first)["status"] == "running" and worker.stats()["batches_running"] == 1
+    assert final(worker, second, 60).status == "done"  # joined at once, finished while the first still runs
+    assert store.job(first).status == "running" and worker.stats()["batches_running"] == 1
     held.release.set()
-    assert final(worker, first)["status"] == "done"
+    assert final(worker, first).status == "done"
 
 
 def test_with_one_batch_at_a_time_the_running_batch_is_a_barrier(make_worker, hf_engine):
@@ -107,9 +108,9 @@ def test_with_one_batch_at_a_time_the_running_batch_is_a_barrier(make_worker, hf
     assert held.holding.wait(60)
     second, _, _ = submit_turn(worker, store)
     time.sleep(1.0)
-    assert store.job(second)["status"] == "queued" and worker.position(second) == 1
+    assert store.job(second).status == "queued" and worker.position(second) == 1
     held.release.set()
-    assert final(worker, first)["status"] == final(worker, second)["status"] == "done"
+    assert final(worker, first).status == final(worker, second).status == "done"
 
 
 def test_no_job_lost_or_doubled_and_positions_count_down(make_worker, hf_engine):
@@ -125,9 +126,9 @@ def test_no_job_lost_or_doubled_and_positions_count_down(make_worker, hf_engine)
     held.release.set()
     games = [first_game] + [game for _, _, game in submitted]
     for job in [first] + [job for job, _, _ in submitted]:
-        assert final(worker, job)["status"] == "done"
+        assert final(worker, job).status == "done"
     for game in games:
-        assert len(store.game(game)["turns"]) == 1  # each job wrote its turn exactly once
+        assert len(store.game(game).turns) == 1  # each job wrote its turn exactly once
     stats = worker.stats()
     assert stats["turns_served"] == 10 and stats["jobs_failed"] == 0 and stats["queue_depth"] == 0
     assert held.calls == stats["batches"] and worker.batched_jobs == 10
@@ -140,13 +141,13 @@ def test_a_clients_share_counts_jobs_running_in_every_batch_thread(make_worker, 
     first, _, _ = submit_turn(worker, store, client="a")
     assert held.holding.wait(60)
     second, _, _ = submit_turn(worker, store, client="a")
-    assert final(worker, second, 60)["status"] == "done"  # done in the other thread: its share is free again
+    assert final(worker, second, 60).status == "done"  # done in the other thread: its share is free again
     third, _, _ = submit_turn(worker, store, client="a")  # the first still runs: 2 of 2 in use
     with pytest.raises(QueueFull):
         submit_turn(worker, store, client="a")
     submit_turn(worker, store, client="b")  # another client is not affected
     held.release.set()
-    assert final(worker, first)["status"] == final(worker, third)["status"] == "done"
+    assert final(worker, first).status == final(worker, third).status == "done"
 
 
 def test_a_storage_fault_requeues_only_that_batchs_jobs(make_worker, hf_engine):
@@ -163,8 +164,8 @@ def test_a_storage_fault_requeues_only_that_batchs_jobs(make_worker, hf_engine):
     worker.start()
     jobs = [submit_turn(worker, store, f"шаг {i}") for i in range(4)]
     for job, _, game in jobs:
-        assert final(worker, job)["status"] == "done"
-        assert len(store.game(game)["turns"]) == 1
+        assert final(worker, job).status == "done"
+        assert len(store.game(game).turns) == 1
     assert refused and worker.stats()["turns_served"] == 4
 
 
@@ -189,7 +190,7 @@ def test_an_engine_that_is_not_continuous_is_called_by_one_thread_at_a_time(make
         worker, store = make_worker(concurrent_batches=3, max_batch=1)
         worker.start()
         jobs = [submit_turn(worker, store, f"шаг {i}") for i in range(6)]
-        assert all(final(worker, job)["status"] == "done" for job, _, _ in jobs)
+        assert all(final(worker, job).status == "done" for job, _, _ in jobs)
     finally:
         del hf_engine.generate
     assert most[0] == 1

@@ -27,7 +27,7 @@ def app(make_app):
 
 
 def games_in(service) -> int:
-    return service.store._db.execute("SELECT COUNT(*) FROM games").fetchone()[0]
+    return service.store.database.conn.execute("SELECT COUNT(*) FROM games").fetchone()[0]
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",

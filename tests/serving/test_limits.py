@@ -34,11 +34,11 @@ def test_game_creation_is_rate_limited_per_client(make_app):
     client, service = make_app("limits.games_per_minute=3")
     statuses = [client.post("/api/games", json={}, **from_address("10.0.0.1")).status_code for _ in range(3)]
     assert statuses == [201, 201, 201]
-    count = service.store._db.execute("SELECT COUNT(*) FROM games").fetchone()[0]
+    count = service.store.database.conn.execute("SELECT COUNT(*) FROM games").fetchone()[0]
     refused = client.post("/api/games", json={}, **from_address("10.0.0.1"))
     assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 20
     assert "a minute" in refused.get_json()["error"]
-    assert service.store._db.execute("SELECT COUNT(*) FROM games").fetchone()[0] == count  # nothing written
+    assert service.store.database.conn.execute("SELECT COUNT(*) FROM games").fetchone()[0] == count  # nothing written
     assert client.post("/api/games", json={}, **from_address("10.0.0.2")).status_code == 201  # another client
 
 

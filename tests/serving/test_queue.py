@@ -11,9 +11,10 @@ from adventure.engines.hf import HFEngine
 from adventure.generation import GenerationSettings
 from adventure.turns import TurnPipeline
 from serving.errors import Conflict, QueueFull
-from serving.store import FINAL, Store
-from serving.jobs import MAIN, JobPlanner
-from serving.worker import ModelWorker
+from serving.storage import open_store
+from serving.storage.records import FINAL
+from serving.queue.jobs import MAIN, JobPlanner
+from serving.queue.worker import ModelWorker
 from tests.helpers.serving import Gate, poisoned_prompts
 
 
@@ -32,7 +33,7 @@ def make_worker(pipeline, tmp_path):
     workers = []
 
     def make(max_size=64, max_batch=8, recovered=()):
-        store = Store(tmp_path / f"db{len(workers)}.sqlite")
+        store = open_store(tmp_path / f"db{len(workers)}.sqlite")
         worker = ModelWorker(JobPlanner({MAIN: pipeline}, {}), store, max_size=max_size, max_batch=max_batch, seed=0)
         workers.append(worker)
         return worker, store
@@ -52,7 +53,7 @@ def submit_turn(worker, store, action="иду"):
 
 def wait_final(worker, job_id, timeout=120):
     job = worker.wait(job_id, timeout)
-    assert job["status"] in FINAL, job
+    assert job.status in FINAL, job
     return job
 
 
@@ -68,9 +69,9 @@ def test_fifo_batches_and_positions(make_worker):
     assert worker.position(first) is None and worker.queue_depth == 5
     gate.opened.set()
     for job_id, _ in [(first, 1), *waiting]:
-        assert wait_final(worker, job_id)["status"] == "done"
+        assert wait_final(worker, job_id).status == "done"
     assert gate.batches == [1, 2, 2, 1]  # first come, first served, never more than max_batch at once
-    order = [store.job(job_id)["started"] for job_id, _ in waiting]
+    order = [store.job(job_id).started for job_id, _ in waiting]
     assert order == sorted(order)
 
 
@@ -88,7 +89,7 @@ def test_queue_bound_and_conflicts(make_worker):
     with pytest.raises(Conflict):  # the game's own pending turn is reported before the full queue
         worker.submit(lambda: store.add_job(busy_game, "turn", "ещё"), check=lambda: store.check_job(busy_game, "turn"))
     gate.opened.set()
-    assert wait_final(worker, running)["status"] == "done"
+    assert wait_final(worker, running).status == "done"
 
 
 def test_recovered_jobs_run_first_whatever_the_bound(make_worker, tmp_path):
@@ -100,7 +101,7 @@ def test_recovered_jobs_run_first_whatever_the_bound(make_worker, tmp_path):
     assert gate.entered.wait(60)
     gate.opened.set()
     for job_id in recovered:
-        assert wait_final(worker, job_id)["status"] == "done"
+        assert wait_final(worker, job_id).status == "done"
     assert gate.batches[0] == 3
 
 
@@ -115,8 +116,8 @@ def test_a_failing_row_fails_alone_and_the_worker_goes_on(make_worker):
         (good, _), _ = submit_turn(worker, store, "пью воду")
         gate.opened.set()
         failed = wait_final(worker, bad)
-        assert failed["status"] == "failed" and "poisoned prompt" in failed["error"]
-        assert wait_final(worker, good)["status"] == "done" and wait_final(worker, first)["status"] == "done"
+        assert failed.status == "failed" and "poisoned prompt" in failed.error
+        assert wait_final(worker, good).status == "done" and wait_final(worker, first).status == "done"
         assert gate.batches[1] == 2 and worker.stats()["jobs_failed"] == 1
     deadline = time.monotonic() + 5
     while worker.queue_depth and time.monotonic() < deadline:

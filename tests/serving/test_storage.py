@@ -14,11 +14,11 @@ import pytest
 
 from adventure.errors import GamioError
 from adventure.paths import REPO_ROOT
-from serving.backup import backup
+from serving.storage.backup import backup
 from serving.config import compose_serving_config
 from serving.janitor import Janitor
 from serving.launch import ServerProcess
-from serving.store import Store
+from serving.storage import open_store
 from tests.helpers.serving import AppFactory, Gate, new_game, wait_done
 from tests.helpers.storage_faults import damage_pages, fill, remount, small_tmpfs
 
@@ -87,7 +87,7 @@ def test_default_checkpoint_bound_is_under_ten_seconds():
 
 
 def test_janitor_checkpoints_by_the_interval_not_only_when_idle(tmp_path):
-    store = Store(tmp_path / "db.sqlite")
+    store = open_store(tmp_path / "db.sqlite")
     janitor = Janitor(store, checkpoint_interval_s=5.0, expire_after_days=None, expire_every_s=3600)
     store.create_game("мир")
     janitor.tick()
@@ -102,7 +102,7 @@ def test_janitor_checkpoints_by_the_interval_not_only_when_idle(tmp_path):
 # ---- damaged and read-only databases at start -------------------------------------------------------------------
 
 def a_database_with_games(path, games=40):
-    store = Store(path)
+    store = open_store(path)
     for i in range(games):
         store.create_game(f"Мир номер {i}. " * 20)
     store.close()
@@ -113,11 +113,11 @@ def test_damaged_database_is_refused_in_one_line(tmp_path, tiny_untrained_dir):
     db = a_database_with_games(tmp_path / "damaged.sqlite")
     damage_pages(db)
     with pytest.raises(GamioError, match=r"db=.*damaged.sqlite: cannot use this database .*backup"):
-        Store(db)
+        open_store(db)
     not_sqlite = tmp_path / "not.sqlite"
     not_sqlite.write_bytes(b"this is not a database at all\n" * 200)
     with pytest.raises(GamioError, match="file is not a database"):
-        Store(not_sqlite)
+        open_store(not_sqlite)
     # python -m serving: the check runs before the model loads; one line, exit 2, no traceback.
     result = subprocess.run([sys.executable, "-m", "serving", f"model={tiny_untrained_dir}", f"db={db}",
                              f"paths.artifacts={tmp_path / 'artifacts'}"], cwd=REPO_ROOT, capture_output=True,
@@ -134,10 +134,10 @@ def test_read_only_database_is_refused_at_start_and_usable_once_writable(tmp_pat
         remount(disk, "ro")
         try:
             with pytest.raises(GamioError, match=r"cannot use this database \(.*read-only\); check that the file"):
-                Store(db)
+                open_store(db)
         finally:
             remount(disk, "rw")
-        store = Store(db)
+        store = open_store(db)
         assert store.create_game("мир")[0]
         store.close()
 
@@ -197,7 +197,7 @@ def test_a_job_shows_its_own_turn_or_that_it_was_undone(make_app):
 
 
 def test_abandoned_games_expire_but_never_with_a_pending_job(tmp_path):
-    store = Store(tmp_path / "db.sqlite")
+    store = open_store(tmp_path / "db.sqlite")
     old, _ = store.create_game("старая игра")
     pending, _ = store.create_game("игра с ходом в очереди")
     fresh, _ = store.create_game("новая игра")
@@ -206,16 +206,16 @@ def test_abandoned_games_expire_but_never_with_a_pending_job(tmp_path):
     store.complete(job, result="ответ")
     queued = store.add_job(pending, "turn", "жду")
     month_ago = time.time() - 31 * 86400
-    store._db.execute("UPDATE games SET touched = ? WHERE id IN (?, ?)", (month_ago, old, pending))
+    store.database.conn.execute("UPDATE games SET touched = ? WHERE id IN (?, ?)", (month_ago, old, pending))
     janitor = Janitor(store, checkpoint_interval_s=5, expire_after_days=30, expire_every_s=3600)
     janitor.start()  # expiry runs once at start
     janitor.stop()
     assert janitor.expired == 1
-    remaining = {r[0] for r in store._db.execute("SELECT id FROM games")}
+    remaining = {r[0] for r in store.database.conn.execute("SELECT id FROM games")}
     assert remaining == {pending, fresh}
-    assert store._db.execute("SELECT COUNT(*) FROM turns WHERE game_id = ?", (old,)).fetchone()[0] == 0
-    assert store._db.execute("SELECT COUNT(*) FROM jobs WHERE game_id = ?", (old,)).fetchone()[0] == 0
-    assert store.job(queued)["status"] == "queued"
+    assert store.database.conn.execute("SELECT COUNT(*) FROM turns WHERE game_id = ?", (old,)).fetchone()[0] == 0
+    assert store.database.conn.execute("SELECT COUNT(*) FROM jobs WHERE game_id = ?", (old,)).fetchone()[0] == 0
+    assert store.job(queued).status == "queued"
     store.close()
 
 
@@ -223,7 +223,7 @@ def test_abandoned_games_expire_but_never_with_a_pending_job(tmp_path):
 
 def test_online_backup_while_the_server_writes(tmp_path):
     db = tmp_path / "live" / "gamio.sqlite"
-    store = Store(db)
+    store = open_store(db)
     before = {store.create_game(f"мир {i}")[0] for i in range(50)}
     stop = threading.Event()
 
@@ -299,7 +299,7 @@ def test_a_database_from_before_turn_identity_is_migrated(tmp_path):
             INSERT INTO turns VALUES ('g', 0, 'иду', 'ответ', NULL, NULL, 0);
             INSERT INTO jobs VALUES (1, 'j', 'g', 'turn', 'иду', 0, 'done', NULL, 0, 0, 0, 0);
         """)
-    store = Store(db)
-    assert store.job("j")["turn"]["result"] == "ответ"
+    store = open_store(db)
+    assert store.job("j").turn.result == "ответ"
     assert store.expire(older_than_s=86400) == 1  # created at the epoch, never touched since
     store.close()

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from serving import api_stream
+from serving.web import stream as api_stream
 from serving.client import Player
 from serving.launch import ONE_ADDRESS_MANY_PLAYERS
 from tests.helpers.models import install_tiny_marians

@@ -16,9 +16,10 @@ from adventure.steering import NO_STEERING, SteeringError, updated_steering
 from adventure.story_format import render_story
 from adventure.text import normalize_action, normalize_result
 from serving.errors import BadRequest, TooLarge
-from serving.http import STATIC_DIR, authorized, client, int_field, json_body, json_object, service, text_field
-from serving.story import EXPORT_FORMAT
-from serving.views import game_view, turn_view
+from serving.game.tier import EXPORT_FORMAT
+from serving.web.http import STATIC_DIR, authorized, client, game_json, int_field, json_body, json_object, service, \
+    text_field
+from serving.web.views import markdown, shared_view
 
 story_api = Blueprint("story_api", __name__)
 MAX_IMPORTED_TURNS, MAX_IMPORTED_VARIANTS = 2000, 50
@@ -28,8 +29,8 @@ MAX_IMPORTED_TURNS, MAX_IMPORTED_VARIANTS = 2000, 50
 def choose(game_id: str, index: int):
     authorized(game_id)
     variant = int_field(json_object(required=True), "variant", None, 0, 10_000)
-    vote = service().story.choose(game_id, index, variant)
-    return jsonify({**game_view(game_id), **(vote or {})})
+    vote = service().choose(game_id, index, variant)
+    return jsonify({**game_json(game_id), **(vote or {})})
 
 
 @story_api.put("/api/games/<game_id>/turns/<int:index>")
@@ -43,26 +44,19 @@ def edit_turn(game_id: str, index: int):
         raise BadRequest("send 'action' and/or 'result' to edit the turn")
     if action is not None and not normalize_action(action):
         raise BadRequest("'action' is empty: type what your character does")
-    svc.story.edit(game_id, index, action, result)
-    return jsonify(game_view(game_id))
+    svc.edit(game_id, index, action, result)
+    return jsonify(game_json(game_id))
 
 
 @story_api.post("/api/games/<game_id>/redo")
 def redo(game_id: str):
     authorized(game_id)
     json_object(required=False)
-    service().story.redo(game_id)
-    return jsonify(game_view(game_id))
+    service().redo(game_id)
+    return jsonify(game_json(game_id))
 
 
 # ---- export and import ---------------------------------------------------------------------------------------
-
-def markdown(game: dict) -> str:
-    lines = ["# gamio", "", game["world"], ""]
-    for turn in game["turns"]:
-        lines += [f"> **{turn['action']}**", "", turn["result"], ""]
-    return "\n".join(lines)
-
 
 @story_api.get("/api/games/<game_id>/export")
 def export(game_id: str):
@@ -70,11 +64,11 @@ def export(game_id: str):
     authorized(game_id)
     kind = request.args.get("format", "json")
     if kind == "json":
-        return jsonify(svc.story.export(game_id))
-    game = svc.store.game(game_id)
+        return jsonify(svc.export(game_id))
+    game = svc.game(game_id)
     if kind == "txt":  # the story in the `> action` text format, normalised as training reads it
-        turns = [(normalize_action(t["action"]), normalize_result(t["result"])) for t in game["turns"]]
-        text, mimetype = render_story(normalize_result(game["world"]), turns) + "\n", "text/plain"
+        turns = [(normalize_action(t.action), normalize_result(t.result)) for t in game.turns]
+        text, mimetype = render_story(normalize_result(game.world), turns) + "\n", "text/plain"
     elif kind == "md":
         text, mimetype = markdown(game), "text/markdown"
     else:
@@ -129,9 +123,8 @@ def checked_import(data) -> dict:
 def import_game():
     svc = service()
     data = checked_import(json_body(required=True))
-    svc.clients.games.take(client())
-    game_id, token = svc.story.import_game(data)
-    return jsonify({"game_id": game_id, "token": token, **game_view(game_id)}), 201
+    game_id, token, game = svc.import_game(data, client())
+    return jsonify({"game_id": game_id, "token": token, **game_json(game_id, game)}), 201
 
 
 # ---- sharing ---------------------------------------------------------------------------------------------------
@@ -140,30 +133,24 @@ def import_game():
 def share(game_id: str):
     authorized(game_id)
     json_object(required=False)
-    share_id = service().story.share(game_id)
+    share_id = service().share(game_id)
     return jsonify({"share_id": share_id, "url": f"/s/{share_id}"})
 
 
 @story_api.delete("/api/games/<game_id>/share")
 def unshare(game_id: str):
     authorized(game_id)
-    service().story.unshare(game_id)
+    service().unshare(game_id)
     return jsonify({"shared": False})
 
 
 @story_api.get("/api/shared/<share_id>")
 def shared(share_id: str):
-    svc = service()
-    game = svc.store.game(svc.story.shared_game(share_id))
-    english = any(t["action_en"] is not None for t in game["turns"])
-    story = [{"kind": "world", "text": game["world"]}]
-    for t in game["turns"]:
-        story += [{"kind": "action", "text": t["action"]}, {"kind": "result", "text": t["result"]}]
-    return jsonify({"share_id": share_id, "world": game["world"], "story": story, "model": svc.choice.name,
-                    "turns": [turn_view(t, english, reveal=False) for t in game["turns"]]})
+    tier = service()
+    return jsonify(shared_view(tier.shared(share_id), share_id, tier.choice.name))
 
 
 @story_api.get("/s/<share_id>")
 def shared_page(share_id: str):
-    service().story.shared_game(share_id)  # 404 for an unknown or revoked id
+    service().shared(share_id)  # 404 for an unknown or revoked id
     return send_from_directory(STATIC_DIR, "shared.html")

@@ -1,4 +1,4 @@
-"""The SQLite plumbing under the store: opening (with an integrity check), adding columns to older databases,
+"""The SQLite backend of the database interface (storage/database.py): opening (with an integrity check), adding columns to older databases,
 transactions whose write failures become a 503 with a reason, WAL checkpoints and the write probe.
 
 Why each piece exists:
@@ -23,24 +23,18 @@ import threading
 import time
 from pathlib import Path
 
+from contextlib import contextmanager
+
 from adventure.errors import GamioError
-from serving.errors import Unavailable
+from serving.storage.database import Database, describe, set_meta
+from serving.storage.schema import ADDED_COLUMNS, INDEXES, SQLITE_TYPES, TABLES
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000
 
 
-class StorageUnavailable(Unavailable):
-    """A write the database refused (disk full, read-only, I/O error): 503 until writes work again."""
-
-
 class DatabaseDamaged(GamioError):
     pass
-
-
-def describe(exc: BaseException) -> str:
-    """SQLite's own words ("database or disk is full"): never a path, never a traceback."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def is_storage_fault(exc: BaseException) -> bool:
@@ -67,19 +61,16 @@ def quick_check(db: sqlite3.Connection) -> str | None:
     return None if rows == ["ok"] else "; ".join(str(r) for r in rows[:3])
 
 
-class Database:
+class SQLiteDatabase(Database):
     """One connection shared by every thread, serialised by an RLock (SQLite's own locking is per connection)."""
 
-    def __init__(self, path: Path, schema: str, added_columns: tuple[tuple[str, str, str], ...], indexes: str):
+    def __init__(self, path: Path):
+        super().__init__()
         self.path = Path(path)
+        self.label = str(self.path)
         self.lock = threading.RLock()
-        self.write_error: str | None = None  # SQLite's reason while writes fail; None once one works again
-        self.writes_since_checkpoint = 0
-        self.last_checkpoint = time.monotonic()
-        self._last_probe = 0.0
-        self.closed = False
         try:
-            self.conn = self._open(schema, added_columns, indexes)
+            self.conn = self._open()
         except sqlite3.Error as exc:
             reason = describe(exc)
             if isinstance(exc, sqlite3.OperationalError):
@@ -89,7 +80,7 @@ class Database:
                 hint = "restore it from a backup (python -m serving.backup) or move it aside to start afresh"
             raise DatabaseDamaged(f"db={self.path}: cannot use this database ({reason}); {hint}") from None
 
-    def _open(self, schema: str, added_columns, indexes: str) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000,
                                isolation_level=None)
@@ -101,12 +92,12 @@ class Database:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # a 202 means the job survives a power cut too
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.executescript(schema)
-            for table, column, declaration in added_columns:  # databases written by an older version
+            conn.executescript(TABLES.format(**SQLITE_TYPES))
+            for table, column, declaration in ADDED_COLUMNS:  # databases written by an older version
                 if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-            conn.executescript(indexes)
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened', ?)", (str(time.time()),))
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration.format(**SQLITE_TYPES)}")
+            conn.executescript(INDEXES)
+            set_meta(conn, "opened", str(time.time()))
         except BaseException:
             conn.close()
             raise
@@ -114,6 +105,14 @@ class Database:
 
     def transaction(self) -> "_Transaction":
         return _Transaction(self)
+
+    @contextmanager
+    def read(self):
+        with self.lock:
+            yield self.conn
+
+    def is_storage_fault(self, exc: BaseException) -> bool:
+        return is_storage_fault(exc)
 
     def close(self) -> None:
         """Checkpoint everything into the main file, then close (SQLite removes the -wal and -shm files)."""
@@ -147,24 +146,6 @@ class Database:
             self.last_checkpoint = time.monotonic()
             return not busy
 
-    def checkpoint_due(self, interval_s: float, idle: bool) -> bool:
-        """Whether a checkpoint is due: writes are waiting in the WAL and the queue is idle or the interval passed."""
-        return self.writes_since_checkpoint > 0 and (idle or time.monotonic() - self.last_checkpoint >= interval_s)
-
-    # ---- health --------------------------------------------------------------------------------------------
-
-    def probe(self, min_interval_s: float = 1.0) -> str | None:
-        """While writes fail: try one small write (at most every `min_interval_s`); the reason if it still fails."""
-        if self.write_error is None or time.monotonic() - self._last_probe < min_interval_s:
-            return self.write_error
-        self._last_probe = time.monotonic()
-        try:
-            with self.transaction() as db:
-                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)", (str(time.time()),))
-        except StorageUnavailable:
-            pass
-        return self.write_error
-
 
 class _Transaction:
     """`with database.transaction() as conn:` one IMMEDIATE transaction under the lock. A SQLite error inside it
@@ -180,7 +161,7 @@ class _Transaction:
         except BaseException as exc:
             self.database.lock.release()
             if is_storage_fault(exc):
-                raise self._unavailable(exc) from exc
+                raise self.database.refused(exc) from exc
             raise
         return self.database.conn
 
@@ -192,15 +173,12 @@ class _Transaction:
                     conn.execute("COMMIT")
                 except sqlite3.Error as commit_error:  # SQLITE_FULL usually comes here
                     self._rollback()
-                    raise self._unavailable(commit_error) from commit_error
-                if database.write_error is not None:
-                    log.warning("the database takes writes again")
-                database.write_error = None
-                database.writes_since_checkpoint += 1
+                    raise database.refused(commit_error) from commit_error
+                database.wrote()
                 return
             self._rollback()
             if is_storage_fault(exc):
-                raise self._unavailable(exc) from exc
+                raise database.refused(exc) from exc
         finally:
             database.lock.release()
 
@@ -210,10 +188,3 @@ class _Transaction:
                 self.database.conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass  # SQLite has already rolled back (e.g. after SQLITE_FULL)
-
-    def _unavailable(self, exc: BaseException) -> StorageUnavailable:
-        reason = describe(exc)
-        if self.database.write_error is None:
-            log.error("the database refused a write: %s", reason)
-        self.database.write_error = reason
-        return StorageUnavailable(f"the game database cannot be written right now ({reason}); try again later")

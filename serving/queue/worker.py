@@ -21,6 +21,11 @@ mid-generation is sent to the engine at once and joins the running generation at
 its own view of the pipelines (its own tokenizer: serving/jobs.py `thread_views`); everything else the worker
 guarantees (FIFO batches, positions, per-client shares, storage faults and requeue, stream events, stats) holds
 for every thread. With 1 (the default of engines that batch per call) the worker is the one thread it always was.
+
+Several processes on one PostgreSQL database: each worker claims the jobs it generates (storage/jobs.py), so a job
+runs in exactly one process. An idle worker also claims jobs no live process holds (queued elsewhere, or running
+in a process whose lease lapsed: killed mid-turn), and the database's notifications wake long-polls and streams
+here when another process finishes a job (its stream here then ends with the whole text in one piece).
 """
 from __future__ import annotations
 
@@ -32,13 +37,14 @@ import time
 from collections import deque
 
 from adventure.stats import percentile as shared_percentile
-from serving.database import StorageUnavailable
 from serving.errors import QueueFull, Unavailable
-from serving.jobs import MAIN, JobPlanner, RawJob, variants
-from serving.store import FINAL, Store
-from serving.streams import StreamHub
+from serving.queue.jobs import MAIN, JobPlanner, RawJob, variants
+from serving.queue.streams import StreamHub
+from serving.storage import Store, StorageUnavailable
 
 log = logging.getLogger(__name__)
+ADOPT_INTERVAL_S = 1.0  # shared database: an idle worker looks for jobs no live process holds this often
+SHARED_WAIT_S = 2.0  # shared database: a long-poll looks at the job at least this often (a missed notification)
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])(?:/[\w.@+-]+){2,}/?")
 
 
@@ -74,6 +80,8 @@ class ModelWorker:
         self.turns_served = self.jobs_failed = self.batches = self.batched_jobs = 0
         self._latencies: deque[float] = deque(maxlen=2000)
         self._batch_seconds: deque[float] = deque(maxlen=50)
+        if store.shared:
+            store.database.listen(self._heard)
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
 
@@ -124,6 +132,9 @@ class ModelWorker:
                 check()
             if client is not None and self.max_per_client is not None:
                 mine = sum(1 for owner in self._owners.values() if owner == client)
+                if self.store.shared:  # the client's stored jobs in every process, and its raw jobs here
+                    mine = self.store.pending_of(client) + sum(
+                        1 for job_id, owner in self._owners.items() if owner == client and job_id in self._raw)
                 if mine >= self.max_per_client:
                     raise QueueFull(f"you already have {mine} turns waiting or being generated (the limit per "
                                     f"client is {self.max_per_client}); wait for them first", self.retry_after_s())
@@ -167,17 +178,28 @@ class ModelWorker:
                 seen = self._change_count
             job = self.store.job(job_id)
             remaining = deadline - time.monotonic()
-            if job["status"] in FINAL or remaining <= 0:
+            if job.final or remaining <= 0:
                 return job
             with self._changed:
                 if self._change_count == seen:  # nothing changed since we read the job: sleep until it does
-                    self._changed.wait(remaining)
+                    self._changed.wait(min(remaining, SHARED_WAIT_S) if self.store.shared else remaining)
 
     def _notify(self) -> None:
         with self._changed:
             self._change_count += 1
             self._changed.notify_all()
         self.hub.notify()
+
+    def _heard(self, payload: str) -> None:
+        """A notification from a process on the shared database (this one too): `<event> <job id>`."""
+        event, _, job_id = payload.partition(" ")
+        if event in ("done", "failed"):
+            self.hub.finish_elsewhere(job_id)
+        if event == "queued":
+            with self._lock:
+                self._lock.notify_all()  # an idle worker here may take it
+        else:
+            self._notify()
 
     # ---- the worker thread -------------------------------------------------------------------------------
 
@@ -186,6 +208,9 @@ class ModelWorker:
         while True:
             with self._lock:
                 while not self._queue and not self._stopping:
+                    if self.store.shared:  # not only our own queue: jobs no live process holds too
+                        self._lock.wait(ADOPT_INTERVAL_S)
+                        break
                     self._lock.wait()
                 if self._stopping:
                     return
@@ -195,8 +220,16 @@ class ModelWorker:
                 continue
             with self._lock:
                 batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
-                if not batch:  # another batch thread took them
+            if not batch and self.store.shared:
+                try:
+                    batch = self.store.claim_next(self.max_batch)
+                except StorageUnavailable:
                     continue
+                if batch:
+                    log.info("took over %d job(s) no live process holds", len(batch))
+            if not batch:  # another batch thread took them
+                continue
+            with self._lock:
                 # Batch i of this process gets seed + i; the batches running beside it count too, so two
                 # batches generating at once never share a seed.
                 seed = None if self.seed is None else self.seed + self.batches + self._running
@@ -235,7 +268,11 @@ class ModelWorker:
         started = time.perf_counter()
         planner = planner or self.planner
         stored = [job_id for job_id in batch if job_id not in self._raw]
-        self.store.mark_running(stored)
+        won = set(self.store.claim(stored))
+        for job_id in stored:
+            if job_id not in won:  # another process generates it (shared database): not ours to write
+                unfinished.discard(job_id)
+        batch = [job_id for job_id in batch if job_id in self._raw or job_id in won]
         self._notify()
         rows, contexts = [], {}
         for job_id in batch:
@@ -264,12 +301,16 @@ class ModelWorker:
                 self._fail(job_id, error, unfinished)
             else:
                 main = next((r for r, i in zip(results, mine) if rows[i].model == MAIN), results[0])
-                if self.store.complete(job_id, variants=stored_variants, action_en=main.action_en,
-                                       world_en=main.world_en, prompt=main.prompt):
+                written = self.store.complete(job_id, variants=stored_variants, action_en=main.action_en,
+                                              world_en=main.world_en, prompt=main.prompt)
+                if written:
                     with self._counting:
                         self.turns_served += 1
-                    self._latencies.append(time.time() - ctx["job"]["created"])
+                    self._latencies.append(time.time() - ctx.job.created)
                     self.hub.publish(job_id, "done", {})
+                elif written is None:
+                    log.warning("job %s was taken over by another process (its lease lapsed); its result is theirs",
+                                job_id)
                 else:
                     self._count_failure()
                     self.hub.publish(job_id, "failed", {"error": "the game changed while this turn was generated"})

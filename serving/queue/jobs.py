@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from adventure.engines.base import ThreadView
 from adventure.generation import GenerationSettings
-from adventure.steering import Steering
 from adventure.turns import TurnFailure, TurnInput, TurnPipeline, TurnResult
+from serving.game.turn_input import job_input
 
 MAIN = "main"
 
@@ -40,24 +40,6 @@ class Row:
     turn: TurnInput
 
 
-def turn_input(ctx: dict, english: bool, settings: GenerationSettings | None = None) -> TurnInput:
-    """The TurnInput of a job context from `Store.job_context`: a new turn continues after the last turn, a
-    retry regenerates the last turn (same action, the turns before it as history). English models get the
-    stored English shadow (a turn whose shadow is missing, e.g. after an edit, is translated again)."""
-    job, turns = ctx["job"], ctx["turns"]
-    action, action_en = job["action"], None
-    if job["kind"] == "retry":
-        action_en = turns[-1]["action_en"]  # translated when the turn was first played
-        turns = turns[:-1]
-    steering = Steering.from_dict(ctx.get("steering"))
-    history = tuple((t["action"], t["result"]) for t in turns)
-    if not english:
-        return TurnInput(world=ctx["world"], history=history, action=action, settings=settings, steering=steering)
-    return TurnInput(world=ctx["world"], history=history, action=action, world_en=ctx["world_en"],
-                     history_en=tuple((t["action_en"], t["result_en"]) for t in turns), action_en=action_en,
-                     settings=settings, steering=steering)
-
-
 class JobPlanner:
     def __init__(self, pipelines: dict[str, TurnPipeline], presets: dict[str, GenerationSettings],
                  rng: random.Random | None = None):
@@ -71,16 +53,17 @@ class JobPlanner:
                             for name, pipeline in self.pipelines.items()}, self.presets, self.rng)
                 for _ in range(count)]
 
-    def rows(self, job, ctx: dict | None) -> list[Row]:
+    def rows(self, job, ctx=None) -> list[Row]:
+        """A raw job's rows, or a stored job's (`ctx`: its storage JobContext)."""
         if isinstance(job, RawJob):
             return [Row(job.id, MAIN, TurnInput("", (), "", raw=job.prompt, settings=job.settings))] * job.n
-        settings = self.presets.get(ctx["preset"]) if ctx.get("preset") else None
-        stored = ctx["job"]
-        if stored["arena"] and len(self.pipelines) > 1:
+        settings = self.presets.get(ctx.game.preset) if ctx.game.preset else None
+        stored = ctx.job
+        if stored.arena and len(self.pipelines) > 1:
             pair = self.rng.sample(sorted(self.pipelines), 2)  # two different models, in random order
-            return [Row(stored["id"], name, turn_input(ctx, self.pipelines[name].english, settings)) for name in pair]
-        n = 1 if stored["kind"] == "retry" else int(stored["n"] or 1)
-        return [Row(stored["id"], MAIN, turn_input(ctx, self.pipelines[MAIN].english, settings))] * n
+            return [Row(stored.id, name, job_input(ctx, self.pipelines[name].english, settings)) for name in pair]
+        n = 1 if stored.kind == "retry" else stored.n
+        return [Row(stored.id, MAIN, job_input(ctx, self.pipelines[MAIN].english, settings))] * n
 
     def run(self, rows: list[Row], seed: int | None, publish) -> list[TurnResult | TurnFailure]:
         """Every row's outcome, in order; `publish(job, kind, text)` hears the first row of each job as written."""

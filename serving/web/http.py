@@ -10,11 +10,13 @@ from pathlib import Path
 from flask import current_app, request
 
 from serving.errors import BadRequest, TooLarge, Unauthorized, UnsupportedMediaType
+from serving.web.views import game_view, job_view
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def service():
+    """The game tier (serving/game/tier.py): the one thing a route calls."""
     return current_app.extensions["gamio"]
 
 
@@ -90,4 +92,15 @@ def bearer_token() -> str | None:
 
 
 def authorized(game_id: str) -> None:
-    service().store.authorize(game_id, bearer_token())
+    service().authorize(game_id, bearer_token())
+
+
+def game_json(game_id: str, game=None) -> dict:
+    """The game's view (web/views.py) as a route answers it."""
+    tier = service()
+    return game_view(game or tier.game(game_id), tier.choice.name, tier.default_preset)
+
+
+def job_json(job) -> dict:
+    tier = service()
+    return job_view(job, tier.position(job.id) if not job.final else None, tier.write_error)

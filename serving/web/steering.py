@@ -1,0 +1,36 @@
+"""Steering routes: a game's memory, author's note, world info, preset, banned words and stop strings (PATCH),
+the presets the server allows, and the context view: the exact prompt the next turn would send.
+
+    PATCH /api/games/<id>            any of memory, authors_note, authors_note_depth, world_info, preset,
+                                     banned_words, stop -> 200 with the game (400 wrong type / value / unknown
+                                     preset, 413 over a length limit; a refused PATCH changes nothing)
+    GET   /api/presets               the preset names a game may choose (no token)
+    GET   /api/games/<id>/context?action=<text>   {prompt, parts, tokens_total, context_limit, turns_dropped,
+                                     world_info_triggered} (+ prompt_en for English models)
+"""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from serving.web.http import authorized, game_json, json_object, service
+
+steering_api = Blueprint("steering_api", __name__)
+
+
+@steering_api.get("/api/presets")
+def presets():
+    return jsonify(sorted(service().presets))
+
+
+@steering_api.patch("/api/games/<game_id>")
+def patch_game(game_id: str):
+    authorized(game_id)
+    service().patch(game_id, json_object(required=True))
+    return jsonify(game_json(game_id))
+
+
+@steering_api.get("/api/games/<game_id>/context")
+def context(game_id: str):
+    tier = service()
+    authorized(game_id)
+    return jsonify(tier.context(tier.game(game_id), request.args.get("action", "")))
