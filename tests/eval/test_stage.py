@@ -55,48 +55,114 @@ def eval_artifacts(trained_artifacts) -> Path:
 
 # ---------------------------------------------------------------------------------------------------------
 
+def float_metrics(results: dict):
+    """(path, key, value, its interval) of every float metric in results, at any depth."""
+    for set_name, per_model in results.items():
+        for model, metrics in per_model.items():
+            groups = metrics.items() if set_name == "playthrough" else [(None, metrics)]
+            for preset, values in groups:
+                for key, value in values.items():
+                    if isinstance(value, float) and not key.endswith("_ci95"):
+                        yield (set_name, model, preset), key, value, values.get(key + "_ci95")
+
+
 @pytest.mark.slow
-def test_default_report_recommends_trained_over_untrained_and_is_reproducible(eval_artifacts):
-    run_eval(eval_artifacts, *FAST)
+def test_default_report_recommends_trained_over_untrained_and_is_reproducible(eval_artifacts, tmp_path):
+    from eval.items import read_items
+
+    run_eval(eval_artifacts, *FAST[:-2], "extra_generation=[greedy]", "samples_in_report=2")
     out = eval_artifacts / "reports" / "default"
     first = (out / "report.json").read_bytes()
     report = json.loads(first)
 
     # auto = trained tiny + its untrained floor (translator folders are not models)
     assert report["model_order"] == ["tiny", "tiny-untrained"]
-    assert set(report["models"]) == {"tiny", "tiny-untrained"}
-    test = report["results"]["test"]
+    assert report["models"]["tiny-untrained"]["floor"] is True and report["models"]["tiny"]["floor"] is False
+    test, validation = report["results"]["test"], report["results"]["validation"]
     assert test["tiny"]["bits_per_char"] < test["tiny-untrained"]["bits_per_char"]
     assert test["tiny"]["perplexity"] < test["tiny-untrained"]["perplexity"]
     rec = report["recommended"]
-    assert (rec["name"], rec["spec"], rec["language"]) == ("tiny", "tiny", "ru")
-    assert "lowest bits per character" in rec["reason"]
+    assert (rec["name"], rec["spec"], rec["language"], rec["split"]) == ("tiny", "tiny", "ru", "validation")
+    assert rec["validation_bits_per_char"] == validation["tiny"]["bits_per_char"]
+    assert rec["bits_per_char"] == test["tiny"]["bits_per_char"] and "lowest bits per character" in rec["reason"]
 
-    for name in ("report.json", "report.md", "bits_per_char.png", "latency.png"):
+    # Every metric has its 95% interval around it.
+    checked = 0
+    for where, key, value, interval in float_metrics(report["results"]):
+        assert interval is not None and len(interval) == 2, (where, key)
+        assert interval[0] <= interval[1] and interval[0] - 1e-6 <= value <= interval[1] + 1e-6, (where, key)
+        checked += 1
+    assert checked > 40
+    # Paired comparisons with the recommended model, on the same items.
+    diff = report["comparisons"]["test"]["tiny-untrained"]["bits_per_char"]
+    assert diff["delta"] == pytest.approx(test["tiny-untrained"]["bits_per_char"] - test["tiny"]["bits_per_char"],
+                                          abs=2e-6)
+    assert diff["ci95"][0] > 0 and 0 < diff["p_value"] < 0.05 and diff["items"] == test["tiny"]["samples"]
+    assert set(report["comparisons"]["playthrough"]["tiny-untrained"]) == {"gamio", "greedy"}
+    assert any("stories (< 5)" in w for w in report["warnings"])  # 2 test stories: the report says it is thin
+
+    # items.jsonl: each number is recomputed from its items; both models scored the same characters.
+    items = read_items(out / "items.jsonl")
+    for set_name in ("test", "validation"):
+        chars = {}
+        for model in ("tiny", "tiny-untrained"):
+            rows = [i for i in items if i["set"] == set_name and i["model"] == model]
+            assert sum(i["bits"] for i in rows) / sum(i["chars"] for i in rows) == pytest.approx(
+                report["results"][set_name][model]["bits_per_char"], abs=2e-6)
+            chars[model] = [(i["sample_id"], i["chars"]) for i in rows]
+        assert chars["tiny"] == chars["tiny-untrained"]
+        assert report["results"][set_name]["tiny"]["characters"] == report["results"][set_name]["tiny-untrained"][
+            "characters"]
+    follow = [i for i in items if i["set"] == "test" and i["model"] == "tiny"]
+    assert (sum(i["bits_other_action"] for i in follow) - sum(i["bits"] for i in follow)) / sum(
+        i["chars"] for i in follow) == pytest.approx(test["tiny"]["action_following"], abs=2e-6)
+    replies = [i for i in items if i["set"] == "playthrough" and i["model"] == "tiny" and i["preset"] == "greedy"]
+    greedy = report["results"]["playthrough"]["tiny"]["greedy"]
+    assert len(replies) == greedy["samples"] and sum(i["empty"] for i in replies) / len(replies) == pytest.approx(
+        greedy["empty_share"])
+
+    # Garbage wins nothing: the floor's greedy replies loop, a mostly empty preset fails, no bold for either.
+    floor_greedy = report["results"]["playthrough"]["tiny-untrained"]["greedy"]
+    assert floor_greedy["looping_share"] >= 0.5
+    md = (out / "report.md").read_text(encoding="utf-8")
+    for model, per_preset in report["results"]["playthrough"].items():
+        for preset, metrics in per_preset.items():
+            assert metrics["failed"] == (metrics["empty_share"] > 0.5)
+            if metrics["failed"]:
+                assert report["best_presets"][model]["preset"] != preset
+                assert f"| {model} (FAILED) |" in md
+    for line in md.splitlines():
+        if line.startswith("| tiny-untrained (floor) |"):
+            assert "**" not in line, line
+    assert "latency" not in md.split("## Sample replies")[0].lower() and "seconds" not in md
+    assert "latency_p50_s" in (out / "timing.md").read_text(encoding="utf-8")
+    for name in ("report.json", "report.md", "items.jsonl", "timing.md", "bits_per_char.png", "latency.png"):
         assert (out / name).stat().st_size > 0, name
-    for model in ("tiny", "tiny-untrained"):
-        assert {"perplexity", "bits_per_char"} <= set(test[model])
-        gen = report["results"]["playthrough"][model]["gamio"]
-        assert {"distinct_1", "distinct_2", "repeated_4gram_rate", "cyrillic_share", "cut_action_share"} <= set(gen)
-        assert 0.0 <= gen["cyrillic_share"] <= 1.0
-        assert {"latency_p50_s", "latency_p95_s", "tokens_per_s"} <= set(report["timing"]["models"][model]
-                                                                          ["playthrough"]["gamio"])
+    assert "## Recommended model" in md and "**tiny**" in md and "### Generation `gamio`" in md
+    assert "## Warnings" in md and "[" in md.split("## Test split")[1].split("\n\n")[2]  # intervals in tables
     prov = report["provenance"]
     assert prov["seed"] == report["seed"] and prov["config"]["report_name"] == "default"
     assert len(prov["dataset"]["files_sha256"]) == 64
     assert set(prov["model_weights_sha256"]["tiny"]) == {"model.safetensors"}
-    assert prov["packages"]["torch"] and prov["packages"]["transformers"]
-    md = (out / "report.md").read_text(encoding="utf-8")
-    assert "## Recommended model" in md and "**tiny**" in md and "### Generation `gamio`" in md
-    assert md.count("| tiny | gamio |") == 2  # side-by-side replies for each shown prompt
+    assert str(eval_artifacts) not in first.decode("utf-8").split('"timing"')[0]  # no absolute paths
 
-    # Same config again: identical bytes except the timing.
-    run_eval(eval_artifacts, *FAST)
-    second = out / "report.json"
-    tmp = eval_artifacts / "first-report.json"
+    # Same config again: identical report.md and items.jsonl, report.json identical but for the timing.
+    first_md, first_items = md, (out / "items.jsonl").read_bytes()
+    run_eval(eval_artifacts, *FAST[:-2], "extra_generation=[greedy]", "samples_in_report=2")
+    tmp = tmp_path / "first-report.json"
     tmp.write_bytes(first)
-    assert without_timing(tmp) == without_timing(second)
-    assert json.loads(first)["timing"] != json.loads(second.read_bytes())["timing"]
+    assert without_timing(tmp) == without_timing(out / "report.json")
+    assert (out / "report.md").read_text(encoding="utf-8") == first_md
+    assert (out / "items.jsonl").read_bytes() == first_items
+    assert json.loads(first)["timing"] != json.loads((out / "report.json").read_bytes())["timing"]
+
+    # Another artifacts folder elsewhere (another checkout's): the same bytes again.
+    elsewhere = tmp_path / "another" / "checkout" / "artifacts"
+    shutil.copytree(eval_artifacts, elsewhere, ignore=shutil.ignore_patterns("reports"))
+    run_eval(elsewhere, *FAST[:-2], "extra_generation=[greedy]", "samples_in_report=2")
+    moved = elsewhere / "reports" / "default"
+    assert (moved / "report.md").read_text(encoding="utf-8") == first_md
+    assert without_timing(moved / "report.json") == without_timing(tmp)
 
 
 @pytest.mark.slow
