@@ -23,9 +23,9 @@ from serving.model_choice import ModelChoice
 from serving.queue.jobs import MAIN, RawJob
 from serving.queue.worker import ModelWorker, without_paths
 from serving.storage import Store
-from serving.storage.story import EXPORT_FORMAT, StoryEditor
+from serving.storage.story import ARENA_STATES, EXPORT_FORMAT, StoryEditor
 
-__all__ = ["EXPORT_FORMAT", "GameTier"]
+__all__ = ["ARENA_STATES", "EXPORT_FORMAT", "GameTier"]
 RAW_WAIT_S = 900.0  # an OpenAI / Kobold client waits this long for its reply
 
 

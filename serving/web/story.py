@@ -16,8 +16,9 @@ from adventure.steering import NO_STEERING, SteeringError, updated_steering
 from adventure.story_format import render_story
 from adventure.text import normalize_action, normalize_result
 from serving.errors import BadRequest, TooLarge
-from serving.game.tier import EXPORT_FORMAT
-from serving.web.http import STATIC_DIR, authorized, client, game_json, int_field, json_body, json_object, service, \
+from serving.game.context import checked_preset
+from serving.game.tier import ARENA_STATES, EXPORT_FORMAT
+from serving.web.http import STATIC_DIR, authorized, bool_field, client, game_json, int_field, json_body, json_object, service, \
     text_field
 from serving.web.views import markdown, shared_view
 
@@ -104,19 +105,23 @@ def checked_import(data) -> dict:
             kept.append({"text": text_field(v, "text", svc.steering.max_result_chars, required=True),
                          "text_en": text_field(v, "text_en", svc.steering.max_result_chars, required=False),
                          "model": text_field(v, "model", 200, required=False)})
+        arena = turn.get("arena")
+        if arena is not None and (arena not in ARENA_STATES.values() or len(kept) < 2):
+            raise BadRequest(f"{where}.arena must be 'blind' or 'voted' (on a turn of 2 or more variants), "
+                             f"not {arena!r}")
         checked.append({"action": action, "action_en": text_field(turn, "action_en", svc.limits.max_action_chars,
                                                                   required=False),
-                        "variants": kept, "chosen": int_field(turn, "chosen", 0, 0, len(kept) - 1)})
-    steering = data.get("steering") or {}
+                        "variants": kept, "chosen": int_field(turn, "chosen", 0, 0, len(kept) - 1),
+                        **({"arena": arena} if arena else {})})
+    given = data.get("steering") or {}
+    given = given if isinstance(given, dict) else {"memory": given}
     try:
-        steering = updated_steering(NO_STEERING, steering if isinstance(steering, dict) else {"memory": steering})
+        steering = updated_steering(NO_STEERING, given).to_dict()
     except SteeringError as exc:
         raise (TooLarge if exc.too_long else BadRequest)(f"steering: {exc}") from None
-    preset = data.get("preset")
-    if preset is not None and preset not in svc.presets:
-        raise BadRequest(f"'preset' must be one of {sorted(svc.presets)} or null, not {preset!r}")
-    return {"world": world, "world_en": world_en, "turns": checked, "steering": steering.to_dict(),
-            "preset": preset}
+    steering = {key: value for key, value in steering.items() if key in given}  # exactly what the export had
+    return {"world": world, "world_en": world_en, "turns": checked, "steering": steering,
+            "preset": checked_preset(data.get("preset"), svc.presets), "arena": bool_field(data, "arena", False)}
 
 
 @story_api.post("/api/games/import")
