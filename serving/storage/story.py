@@ -12,7 +12,7 @@ import json
 import secrets
 import time
 
-from serving.errors import BadRequest, Conflict, NotFound
+from serving.errors import BadRequest, Conflict, NotFound, TooLarge
 from serving.storage.store import Store, dumps, new_game_id, new_token, turn_record
 
 EXPORT_FORMAT = "gamio-game"
@@ -22,8 +22,14 @@ ARENA_STATES = {1: "blind", 2: "voted"}  # turns.arena in an export
 
 
 class StoryEditor:
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store: Store, max_variants: int = 50):
+        self.store, self.max_variants = store, max_variants
+
+    def refuse_full(self, turn) -> None:
+        """A turn at `limits.max_variants_per_turn` takes no more variants (an edit or retry would drop none)."""
+        if len(turn.variants) >= self.max_variants:
+            raise TooLarge(f"turn {turn.index} already has {len(turn.variants)} variants, the limit per turn "
+                           f"(limits.max_variants_per_turn); choose one of them instead")
 
     def _turn(self, db, game_id: str, idx: int):
         if not 0 <= idx < MAX_TURN_INDEX:  # a URL's index beyond any database integer is just no such turn
@@ -81,6 +87,7 @@ class StoryEditor:
                 db.execute("UPDATE turns SET action = ?, action_en = NULL WHERE game_id = ? AND idx = ?",
                            (action, game_id, idx))
             if result is not None:
+                self.refuse_full(turn)
                 variants = [v.to_dict() for v in turn.variants] + [{"text": result, "text_en": None, "model": "edited"}]
                 db.execute("UPDATE turns SET result = ?, result_en = NULL, variants = ?, chosen = ? "
                            "WHERE game_id = ? AND idx = ?", (result, dumps(variants), len(variants) - 1, game_id, idx))

@@ -23,7 +23,7 @@ from serving.web.http import STATIC_DIR, authorized, bool_field, client, game_js
 from serving.web.views import markdown, shared_view
 
 story_api = Blueprint("story_api", __name__)
-MAX_IMPORTED_TURNS, MAX_IMPORTED_VARIANTS = 2000, 50
+MAX_IMPORTED_TURNS = 2000
 
 
 @story_api.post("/api/games/<game_id>/turns/<int:index>/choose")
@@ -45,7 +45,7 @@ def edit_turn(game_id: str, index: int):
         raise BadRequest("send 'action' and/or 'result' to edit the turn")
     if action is not None and not normalize_action(action):
         raise BadRequest("'action' is empty: type what your character does")
-    svc.edit(game_id, index, action, result)
+    svc.edit(game_id, index, action, result, client())
     return jsonify(game_json(game_id))
 
 
@@ -95,9 +95,10 @@ def checked_import(data) -> dict:
         if not isinstance(turn, dict):
             raise BadRequest(f"{where} must be an object")
         action = text_field(turn, "action", svc.limits.max_action_chars, required=True)
-        variants = turn.get("variants")
-        if not isinstance(variants, list) or not 1 <= len(variants) <= MAX_IMPORTED_VARIANTS:
-            raise BadRequest(f"{where}.variants must be a list of 1 to {MAX_IMPORTED_VARIANTS} variants")
+        variants, most = turn.get("variants"), svc.limits.max_variants_per_turn
+        if not isinstance(variants, list) or not 1 <= len(variants) <= most:
+            raise BadRequest(f"{where}.variants must be a list of 1 to {most} variants "
+                             f"(limits.max_variants_per_turn)")
         kept = []
         for v in variants:
             if not isinstance(v, dict):

@@ -15,10 +15,15 @@ LONE = "\\ud800"  # JSON's escape of a lone surrogate: valid JSON, not storable 
 
 
 @pytest.fixture(scope="module")
-def app(tiny_untrained_dir, tmp_path_factory):
-    factory = AppFactory(tiny_untrained_dir, tmp_path_factory, list(ONE_ADDRESS_MANY_PLAYERS))
-    yield factory()
+def factory(tiny_untrained_dir, tmp_path_factory):
+    factory = AppFactory(tiny_untrained_dir, tmp_path_factory)
+    yield factory
     factory.close()
+
+
+@pytest.fixture(scope="module")
+def app(factory):
+    return factory(*ONE_ADDRESS_MANY_PLAYERS)
 
 
 def send(client, method, path, raw: str, **kwargs):
@@ -130,3 +135,24 @@ def test_a_turn_index_beyond_any_integer_is_404(app, index):
     edit = client.put(f"/api/games/{game_id}/turns/{index}", json={"action": "иду"}, headers=auth)
     assert (choose.status_code, edit.status_code) == (404, 404)
     assert f"no turn {index}" in choose.get_json()["error"]
+
+
+def test_a_turn_holds_at_most_max_variants_and_edits_count_as_turns(factory):
+    """300 edits made one turn of 301 variants (a 2.4 MB game view): the turn stops at its cap, without
+    dropping a variant, and edits take from the client's turn rate."""
+    client, service = factory("limits.max_variants_per_turn=3", "limits.turns_per_minute=5")
+    game_id, auth, _ = played_game(client)  # turn 1 of 5
+    for text in ("правка 1", "правка 2"):  # turns 2, 3
+        assert client.put(f"/api/games/{game_id}/turns/0", json={"result": text}, headers=auth).status_code == 200
+    full = client.put(f"/api/games/{game_id}/turns/0", json={"result": "правка 3"}, headers=auth)  # turn 4
+    assert full.status_code == 413 and "max_variants_per_turn" in full.get_json()["error"]
+    assert client.post(f"/api/games/{game_id}/retry", headers=auth).status_code == 413
+    game = client.get(f"/api/games/{game_id}", headers=auth).get_json()
+    assert game["turns"][0]["variants"][1:] == ["правка 1", "правка 2"] and game["turns"][0]["chosen"] == 2
+    exported = client.get(f"/api/games/{game_id}/export", headers=auth).get_json()
+    assert client.post("/api/games/import", json=exported).status_code == 201  # whatever it exports, it imports
+    over = dict(exported, turns=[dict(exported["turns"][0], variants=exported["turns"][0]["variants"] * 2)])
+    assert client.post("/api/games/import", json=over).status_code == 400
+    assert client.put(f"/api/games/{game_id}/turns/0", json={"action": "иду"}, headers=auth).status_code == 200
+    limited = client.put(f"/api/games/{game_id}/turns/0", json={"action": "бегу"}, headers=auth)  # the 6th
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
