@@ -9,21 +9,14 @@ import json
 import pytest
 
 from serving.launch import ONE_ADDRESS_MANY_PLAYERS
-from tests.helpers.serving import AppFactory, new_game, wait_done
+from tests.helpers.serving import new_game, wait_done
 
 LONE = "\\ud800"  # JSON's escape of a lone surrogate: valid JSON, not storable text
 
 
 @pytest.fixture(scope="module")
-def factory(tiny_untrained_dir, tmp_path_factory):
-    factory = AppFactory(tiny_untrained_dir, tmp_path_factory)
-    yield factory
-    factory.close()
-
-
-@pytest.fixture(scope="module")
-def app(factory):
-    return factory(*ONE_ADDRESS_MANY_PLAYERS)
+def app(make_app):
+    return make_app(*ONE_ADDRESS_MANY_PLAYERS)
 
 
 def send(client, method, path, raw: str, **kwargs):
@@ -137,10 +130,10 @@ def test_a_turn_index_beyond_any_integer_is_404(app, index):
     assert f"no turn {index}" in choose.get_json()["error"]
 
 
-def test_a_turn_holds_at_most_max_variants_and_edits_count_as_turns(factory):
+def test_a_turn_holds_at_most_max_variants_and_edits_count_as_turns(make_app):
     """300 edits made one turn of 301 variants (a 2.4 MB game view): the turn stops at its cap, without
     dropping a variant, and edits take from the client's turn rate."""
-    client, service = factory("limits.max_variants_per_turn=3", "limits.turns_per_minute=5")
+    client, service = make_app("limits.max_variants_per_turn=3", "limits.turns_per_minute=5")
     game_id, auth, _ = played_game(client)  # turn 1 of 5
     for text in ("правка 1", "правка 2"):  # turns 2, 3
         assert client.put(f"/api/games/{game_id}/turns/0", json={"result": text}, headers=auth).status_code == 200
