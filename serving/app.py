@@ -23,6 +23,7 @@ from serving.game.tier import GameTier
 from serving.service import build_service
 from serving.storage import describe, driver_errors
 from serving.web.games import api
+from serving.web.errors import http_headers, http_status
 from serving.web.http import STATIC_DIR
 from serving.web.steering import steering_api
 from serving.web.story import story_api
@@ -69,7 +70,7 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return jsonify({"error": exc.message}), exc.status, exc.headers
+        return jsonify({"error": exc.message}), http_status(exc), http_headers(exc)
 
     def error(status: int, message: str):
         """{"error": message}; under the OpenAI / Kobold routes (an unknown one too) the shape their clients read."""

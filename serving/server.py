@@ -51,9 +51,13 @@ def create_waitress_server(app, host: str, port: int, threads: int):
     """waitress for the gamio app: long-polls hold a thread each, so the connection limit covers them too."""
     from waitress import create_server
 
+    # waitress drops X-Forwarded-For from peers it does not trust, and its own `trusted_proxy` is one address:
+    # with `limits.trusted_proxies` set, the header is passed through and the app believes it only from those
+    # proxies (serving/limits.py), so each player behind the proxy is a client of its own.
+    behind_proxies = bool(app.extensions["gamio"].clients.trusted_proxies)
     server = create_server(app, host=host, port=port, threads=threads, connection_limit=max(100, 4 * threads),
                            channel_timeout=60, max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
-                           ident="gamio")
+                           clear_untrusted_proxy_headers=not behind_proxies, ident="gamio")
     server.channel_class = _json_error_channel()
     return server
 

@@ -23,9 +23,9 @@ from serving.model_choice import ModelChoice
 from serving.queue.jobs import MAIN, RawJob
 from serving.queue.worker import ModelWorker, without_paths
 from serving.storage import Store
-from serving.storage.story import EXPORT_FORMAT, StoryEditor
+from serving.storage.story import ARENA_STATES, EXPORT_FORMAT, StoryEditor
 
-__all__ = ["EXPORT_FORMAT", "GameTier"]
+__all__ = ["ARENA_STATES", "EXPORT_FORMAT", "GameTier"]
 RAW_WAIT_S = 900.0  # an OpenAI / Kobold client waits this long for its reply
 
 
@@ -103,6 +103,9 @@ class GameTier:
         return self._submit(game_id, "turn", client, action, n=n, arena=arena)
 
     def retry(self, game_id: str, client: str) -> tuple[str, int]:
+        turns = self.store.game(game_id).turns
+        if turns:  # (no turn: the store's 409)
+            self.story.refuse_full(turns[-1])
         return self._submit(game_id, "retry", client)
 
     def _submit(self, game_id: str, kind: str, client: str, action: str | None = None, n: int = 1,
@@ -157,7 +160,9 @@ class GameTier:
     def choose(self, game_id: str, index: int, variant: int) -> dict | None:
         return self.story.choose(game_id, index, variant)
 
-    def edit(self, game_id: str, index: int, action: str | None, result: str | None) -> None:
+    def edit(self, game_id: str, index: int, action: str | None, result: str | None, client: str) -> None:
+        """An edit counts as a turn in the client's rate limit: each one grows the story."""
+        self.clients.turns.take(client)
         self.story.edit(game_id, index, action, result)
 
     def redo(self, game_id: str) -> None:

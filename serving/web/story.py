@@ -16,13 +16,14 @@ from adventure.steering import NO_STEERING, SteeringError, updated_steering
 from adventure.story_format import render_story
 from adventure.text import normalize_action, normalize_result
 from serving.errors import BadRequest, TooLarge
-from serving.game.tier import EXPORT_FORMAT
-from serving.web.http import STATIC_DIR, authorized, client, game_json, int_field, json_body, json_object, service, \
+from serving.game.context import checked_preset
+from serving.game.tier import ARENA_STATES, EXPORT_FORMAT
+from serving.web.http import STATIC_DIR, authorized, bool_field, client, game_json, int_field, json_body, json_object, service, \
     text_field
 from serving.web.views import markdown, shared_view
 
 story_api = Blueprint("story_api", __name__)
-MAX_IMPORTED_TURNS, MAX_IMPORTED_VARIANTS = 2000, 50
+MAX_IMPORTED_TURNS = 2000
 
 
 @story_api.post("/api/games/<game_id>/turns/<int:index>/choose")
@@ -44,7 +45,7 @@ def edit_turn(game_id: str, index: int):
         raise BadRequest("send 'action' and/or 'result' to edit the turn")
     if action is not None and not normalize_action(action):
         raise BadRequest("'action' is empty: type what your character does")
-    svc.edit(game_id, index, action, result)
+    svc.edit(game_id, index, action, result, client())
     return jsonify(game_json(game_id))
 
 
@@ -94,9 +95,10 @@ def checked_import(data) -> dict:
         if not isinstance(turn, dict):
             raise BadRequest(f"{where} must be an object")
         action = text_field(turn, "action", svc.limits.max_action_chars, required=True)
-        variants = turn.get("variants")
-        if not isinstance(variants, list) or not 1 <= len(variants) <= MAX_IMPORTED_VARIANTS:
-            raise BadRequest(f"{where}.variants must be a list of 1 to {MAX_IMPORTED_VARIANTS} variants")
+        variants, most = turn.get("variants"), svc.limits.max_variants_per_turn
+        if not isinstance(variants, list) or not 1 <= len(variants) <= most:
+            raise BadRequest(f"{where}.variants must be a list of 1 to {most} variants "
+                             f"(limits.max_variants_per_turn)")
         kept = []
         for v in variants:
             if not isinstance(v, dict):
@@ -104,19 +106,23 @@ def checked_import(data) -> dict:
             kept.append({"text": text_field(v, "text", svc.steering.max_result_chars, required=True),
                          "text_en": text_field(v, "text_en", svc.steering.max_result_chars, required=False),
                          "model": text_field(v, "model", 200, required=False)})
+        arena = turn.get("arena")
+        if arena is not None and (arena not in ARENA_STATES.values() or len(kept) < 2):
+            raise BadRequest(f"{where}.arena must be 'blind' or 'voted' (on a turn of 2 or more variants), "
+                             f"not {arena!r}")
         checked.append({"action": action, "action_en": text_field(turn, "action_en", svc.limits.max_action_chars,
                                                                   required=False),
-                        "variants": kept, "chosen": int_field(turn, "chosen", 0, 0, len(kept) - 1)})
-    steering = data.get("steering") or {}
+                        "variants": kept, "chosen": int_field(turn, "chosen", 0, 0, len(kept) - 1),
+                        **({"arena": arena} if arena else {})})
+    given = data.get("steering") or {}
+    given = given if isinstance(given, dict) else {"memory": given}
     try:
-        steering = updated_steering(NO_STEERING, steering if isinstance(steering, dict) else {"memory": steering})
+        steering = updated_steering(NO_STEERING, given).to_dict()
     except SteeringError as exc:
         raise (TooLarge if exc.too_long else BadRequest)(f"steering: {exc}") from None
-    preset = data.get("preset")
-    if preset is not None and preset not in svc.presets:
-        raise BadRequest(f"'preset' must be one of {sorted(svc.presets)} or null, not {preset!r}")
-    return {"world": world, "world_en": world_en, "turns": checked, "steering": steering.to_dict(),
-            "preset": preset}
+    steering = {key: value for key, value in steering.items() if key in given}  # exactly what the export had
+    return {"world": world, "world_en": world_en, "turns": checked, "steering": steering,
+            "preset": checked_preset(data.get("preset"), svc.presets), "arena": bool_field(data, "arena", False)}
 
 
 @story_api.post("/api/games/import")

@@ -88,12 +88,17 @@ def job_stream(job_id: str, after: int, granted: bool):
             yield ": ping\n\n"
 
 
+def event_id(raw: str) -> int:
+    """The event id a reconnect continues after; anything but ASCII digits (`²` passes str.isdigit but not int)
+    starts from the beginning, as a fresh connection."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
+
+
 @stream_api.get("/api/jobs/<job_id>/stream")
 def stream(job_id: str):
     tier = service()
     tier.job(job_id)  # 404 before the stream starts
-    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
-    after = int(raw) if raw.isdigit() else 0
+    after = event_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0")
     who = client()
 
     def events():

@@ -5,14 +5,14 @@ from __future__ import annotations
 PENDING = ("queued", "running")
 
 
-def turn_view(t, english: bool, reveal: bool = True) -> dict:
+def turn_view(t, english: bool) -> dict:
     """A turn with its variants; an arena turn's models stay hidden until the player has voted."""
     turn = {"index": t.index, "action": t.action, "result": t.result, "variants": [v.text for v in t.variants],
             "chosen": t.chosen}
     if t.arena:
         turn["arena"] = True
         turn["voted"] = t.arena == 2
-    if reveal and (not t.arena or t.arena == 2):
+    if not t.arena or t.arena == 2:
         turn["models"] = [v.model for v in t.variants]
     if english:
         turn.update(action_en=t.action_en, result_en=t.result_en)
@@ -43,9 +43,13 @@ def game_view(game, model: str, default_preset: str) -> dict:
 
 
 def shared_view(game, share_id: str, model: str) -> dict:
-    """The read-only story behind a share link: no steering, no arena models before the vote."""
-    return {"share_id": share_id, "world": game.world, "story": story_view(game), "model": model,
-            "turns": [turn_view(t, game.english, reveal=False) for t in game.turns]}
+    """The read-only story behind a share link, as it reads: each turn's action and chosen result, nothing else
+    (no steering, no other variants, no model names of an arena game, voted or not)."""
+    view = {"share_id": share_id, "world": game.world, "story": story_view(game),
+            "turns": [{"index": t.index, "action": t.action, "result": t.result} for t in game.turns]}
+    if not game.arena:
+        view["model"] = model
+    return view
 
 
 def job_view(job, position: int | None, write_error: str | None) -> dict:

@@ -1,10 +1,12 @@
-"""Fixtures of the serving tests: a server and Chromium per browser test module (test_browser*.py), and the
+"""Fixtures of the serving tests: a server and Chromium per browser test module (test_browser*.py), an app
+factory per module (`make_app(*overrides)`: a test client and its service on the tiny model), and the
 storage backends (one real PostgreSQL server per session)."""
 from __future__ import annotations
 
 import pytest
 
 from tests.helpers.browser import chromium, served
+from tests.helpers.serving import AppFactory
 
 
 @pytest.fixture(scope="module")
@@ -12,6 +14,13 @@ def server(tiny_untrained_dir, tmp_path_factory):
     """A server on the tiny untrained model with short replies (a module may override it with its own)."""
     with served(tiny_untrained_dir, tmp_path_factory, "generation.max_new_tokens=6") as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def make_app(tiny_untrained_dir, tmp_path_factory):
+    factory = AppFactory(tiny_untrained_dir, tmp_path_factory)
+    yield factory
+    factory.close()
 
 
 @pytest.fixture(scope="module")
