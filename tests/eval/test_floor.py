@@ -18,6 +18,7 @@ def test_the_floor_shares_the_trained_tokenizer_and_training_seed_and_follows_a_
 
     trained = tmp_path / "models" / "tiny"
     shutil.copytree(trained_artifacts / "models" / "tiny", trained)
+    (trained / "gamio.json").write_text('{"language": "ru"}', encoding="utf-8")
     (trained / "training_config.yaml").write_text(yaml.safe_dump({"train": {"seed": 7}}), encoding="utf-8")
     floor = resolve_model_spec("tiny-untrained", tmp_path).location
     tokenizer = AutoTokenizer.from_pretrained(floor)
@@ -26,6 +27,9 @@ def test_the_floor_shares_the_trained_tokenizer_and_training_seed_and_follows_a_
     expected = build_tiny_gpt2(tokenizer, TinyShape(config.n_layer, config.n_embd, config.n_head, config.n_positions,
                                                     config.vocab_size), seed=7)
     got = AutoModelForCausalLM.from_pretrained(floor)
+    from adventure.model_language import detect_language
+
+    assert detect_language(resolve_model_spec("tiny-untrained", tmp_path)) == ("ru", "gamio.json")  # as declared
     for name, weight in expected.state_dict().items():
         assert torch.equal(weight, got.state_dict()[name]), name
 
