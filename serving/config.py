@@ -84,7 +84,10 @@ class QueueConfig:
 class LimitsConfig:
     max_action_chars: int = setting(500, ge=1, help="longer actions get 413")
     max_world_chars: int = setting(4000, ge=1, help="longer worlds get 413 (the prompt budget would cut them)")
-    max_body_bytes: int = setting(65536, ge=1024, help="larger request bodies get 413")
+    max_body_bytes: int = setting(65536, ge=1024, help="larger request bodies get 413 (every route but import)")
+    max_import_bytes: int = setting(8 * 2**20, ge=1024, help="POST /api/games/import takes a JSON export up to this "
+                                                             "size (413 beyond): a long game with edited replies "
+                                                             "exports far more than max_body_bytes")
     max_wait_s: float = setting(30.0, ge=0, help="cap of GET /api/jobs/<id>?wait=")
     max_variants_per_turn: int = setting(50, ge=2, help="variants one turn may hold (retries, edited replies, "
                                                         "imports); beyond: 413 (nothing is dropped)")
