@@ -94,6 +94,9 @@ class LimitsConfig:
     # Per client (the remote address; see trusted_proxies): abuse and fairness (serving/limits.py).
     games_per_minute: int = setting(10, ge=1, help="new games a client may create per minute (429 + Retry-After)")
     turns_per_minute: int = setting(30, ge=1, help="turns and retries a client may send per minute (429)")
+    tools_per_minute: int = setting(300, ge=1, help="token counts (/api/extra/tokencount), context views and steering "
+                                                    "PATCHes a client may send per minute, a bucket of their own "
+                                                    "(the play page's context panel asks as the player types)")
     max_queued_per_client: int = setting(4, ge=1, help="a client's jobs queued or running at once: its share of "
                                                        "the shared queue (429 beyond)")
     max_long_polls: int = setting(32, ge=0, help="?wait= long-polls held at once, in total; must stay below "
