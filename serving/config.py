@@ -92,6 +92,12 @@ class LimitsConfig:
     max_variants_per_turn: int = setting(50, ge=2, help="variants one turn may hold (retries, edited replies, "
                                                         "imports); beyond: 413 (nothing is dropped)")
     # Per client (the remote address; see trusted_proxies): abuse and fairness (serving/limits.py).
+    max_connections_per_client: int = setting(32, ge=1, help="open connections one address may hold (python -m "
+                                                             "serving; the trusted proxies are exempt): more are "
+                                                             "closed at once, so one client cannot take them all")
+    header_timeout_s: float = setting(10.0, gt=0, help="a connection must send its request line and headers "
+                                                       "within this long (python -m serving): a client trickling "
+                                                       "header lines is closed")
     games_per_minute: int = setting(10, ge=1, help="new games a client may create per minute (429 + Retry-After)")
     turns_per_minute: int = setting(30, ge=1, help="turns and retries a client may send per minute (429)")
     tools_per_minute: int = setting(300, ge=1, help="token counts (/api/extra/tokencount), context views and steering "

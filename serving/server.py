@@ -13,6 +13,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 
 from omegaconf import DictConfig
 
@@ -20,13 +21,16 @@ from adventure.config import ConfigError
 from adventure.errors import GamioError
 from serving.app import SECURITY_HEADERS, create_app
 from serving.compat.common import error_body
+from serving.limits import _in
 
 log = logging.getLogger("serving")
 DISCARD_BODY_BYTES = 32 * 2**20  # a refused body is read and dropped up to this size before the socket closes
 
 
-def _json_error_channel(limits):
-    """A waitress channel whose own error responses are `{"error": ...}` JSON like the app's."""
+def _json_error_channel(limits, proxies):
+    """A waitress channel whose own error responses are `{"error": ...}` JSON like the app's, and that bounds what
+    one client holds: `limits.max_connections_per_client` (not the trusted proxies: every player comes through
+    them), `limits.header_timeout_s` (see `_close_slow_headers`)."""
     from waitress.channel import HTTPChannel
     from waitress.task import ErrorTask
 
@@ -57,6 +61,22 @@ def _json_error_channel(limits):
         the body's length (at most DISCARD_BODY_BYTES) or until it closes; a silent client is closed by
         waitress' channel_timeout."""
         error_task_class = JsonErrorTask
+        header_started = 0.0  # when the request whose headers are awaited began (its first byte, or the connect)
+
+        def __init__(self, server, sock, addr, adj, map=None):
+            super().__init__(server, sock, addr, adj, map=map)
+            self.header_started = self.creation_time
+            peer = addr[0] if isinstance(addr, tuple) else str(addr)
+            held = sum(1 for channel in list(server.active_channels.values())
+                       if channel.addr and channel.addr[0] == peer)
+            if held > limits.max_connections_per_client and not _in(peer, proxies):
+                self.will_close = True  # closed at the loop's next turn, before a byte is read
+
+        def received(self, data):
+            if self.request is None:  # the first bytes of a request: its headers must follow within the limit
+                self.header_started = time.time()
+            return super().received(data)
+
         discard_left = 0  # bytes of a refused body still to read before closing
         discarding = False
 
@@ -102,8 +122,28 @@ def create_waitress_server(app, host: str, port: int, threads: int):
     server = create_server(app, host=host, port=port, threads=threads, connection_limit=max(100, 4 * threads),
                            channel_timeout=60, max_request_body_size=body_limit,
                            clear_untrusted_proxy_headers=not behind_proxies, ident="gamio")
-    server.channel_class = _json_error_channel(limits)
+    server.channel_class = _json_error_channel(limits, app.extensions["gamio"].clients.trusted_proxies)
+    _close_slow_headers(server, limits.header_timeout_s)
     return server
+
+
+def _close_slow_headers(server, timeout_s: float) -> None:
+    """waitress' channel_timeout counts silence, so a client that sends a header line now and then holds its
+    connection for ever (270 such connections took every slot). Once a second, a connection still waiting for
+    the headers of a request begun (or, silent, connected) more than `timeout_s` ago is closed."""
+    inactive = server.maintenance
+    server.adj.cleanup_interval = 1
+
+    def maintenance(now: float) -> None:
+        inactive(now)
+        for channel in list(server.active_channels.values()):
+            parser = getattr(channel, "request", None)
+            awaiting = parser is not None and not parser.headers_finished or \
+                parser is None and channel.last_activity == channel.creation_time  # connected, never a byte
+            if awaiting and not channel.requests and now - channel.header_started > timeout_s:
+                channel.will_close = True
+
+    server.maintenance = maintenance
 
 
 def check_thread_budget(cfg: DictConfig) -> None:
