@@ -74,7 +74,8 @@ def job_view(job, position: int | None, write_error: str | None) -> dict:
 # NUL, C0/C1 controls but line breaks and tabs, and the bidi marks, embeddings, overrides and isolates that make
 # text read in another order than it is stored: nothing a reader of an exported story should get.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-!|<>&~=:])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>&|~])")  # markup anywhere in a line; at its start also:
+_LINE_START = re.compile(r"^([#+=-]|\d+(?=[.)]))")    # headings, list items, setext underlines, numbered items
 
 
 def plain_text(text: str) -> str:
@@ -85,7 +86,8 @@ def markdown_text(text: str) -> str:
     """Story text as Markdown that renders as that text: every character Markdown or HTML would read as markup
     backslash-escaped (`<script>`, `**`, `[link](...)`, `# `, `1. `), lines unindented (no code blocks)."""
     lines = [_MARKDOWN.sub(r"\\\1", line.strip()) for line in plain_text(text).split("\n")]
-    return "\n".join(re.sub(r"^(\d+)([.)])", r"\1\\\2", line) for line in lines)
+    return "\n".join(_LINE_START.sub(lambda m: m[1] + "\\" if m[1][0].isdigit() else "\\" + m[1], line)
+                     for line in lines)
 
 
 def markdown(game) -> str:
