@@ -30,6 +30,7 @@ from serving.web.story import story_api
 from serving.web.stream import stream_api
 
 log = logging.getLogger(__name__)
+IMPORT_ENDPOINT = "story_api.import_game"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -51,6 +52,11 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
     app.url_map.merge_slashes = False  # no 308 from //path to a Location built from the Host header
     for blueprint in (api, steering_api, story_api, stream_api, openai_api, kobold_api):
         app.register_blueprint(blueprint)
+
+    @app.before_request
+    def import_body_limit():
+        if request.endpoint == IMPORT_ENDPOINT:  # whatever gamio exports, it imports: its own, larger limit
+            request.max_content_length = service.limits.max_import_bytes
 
     @app.after_request
     def security_headers(response):
@@ -87,7 +93,9 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
     def http_error(exc: HTTPException):
         message = exc.description or exc.name
         if isinstance(exc, RequestEntityTooLarge):
-            message = f"the request body is over the limit of {service.limits.max_body_bytes} bytes"
+            key = "max_import_bytes" if request.endpoint == IMPORT_ENDPOINT else "max_body_bytes"
+            message = (f"the request body is over the limit of {request.max_content_length} bytes "
+                       f"(limits.{key})")
         return error(exc.code or 500, message)
 
     @app.errorhandler(Exception)

@@ -152,6 +152,10 @@ class GameTier:
         """Whether this process holds the job's stream events (it was accepted or generated here)."""
         return self.worker.hub.known(job_id)
 
+    def same_attempt(self, event_id: int) -> bool:
+        """Whether a stream's Last-Event-ID comes from this process's run of its job (queue/streams.py)."""
+        return self.worker.hub.same_attempt(event_id)
+
     def text_streamed(self, job_id: str) -> bool:
         return self.worker.hub.wrote(job_id)
 

@@ -13,6 +13,7 @@ import secrets
 import time
 
 from serving.errors import BadRequest, Conflict, NotFound, TooLarge
+from serving.storage.jobs import append_variants
 from serving.storage.store import Store, dumps, new_game_id, new_token, turn_record
 
 EXPORT_FORMAT = "gamio-game"
@@ -88,9 +89,12 @@ class StoryEditor:
                            (action, game_id, idx))
             if result is not None:
                 self.refuse_full(turn)
-                variants = [v.to_dict() for v in turn.variants] + [{"text": result, "text_en": None, "model": "edited"}]
-                db.execute("UPDATE turns SET result = ?, result_en = NULL, variants = ?, chosen = ? "
-                           "WHERE game_id = ? AND idx = ?", (result, dumps(variants), len(variants) - 1, game_id, idx))
+                db.execute("UPDATE turns SET result = ?, result_en = NULL, chosen = ? WHERE game_id = ? AND idx = ?",
+                           (result, len(turn.variants), game_id, idx))
+                legacy = db.execute("SELECT variants IS NULL AS legacy FROM turns WHERE game_id = ? AND idx = ?",
+                                    (game_id, idx)).fetchone()["legacy"]
+                append_variants(db, game_id, idx, [{"text": result, "text_en": None, "model": "edited"}],
+                                [v.to_dict() for v in turn.variants] if legacy else None)
             self._moved(db, game_id)
 
     def redo(self, game_id: str) -> None:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from adventure.text import normalize_action
 from serving.errors import BadRequest
-from serving.web.http import authorized, bool_field, client, game_json, int_field, job_json, json_object, service, \
+from serving.web.http import action_field, authorized, bool_field, client, game_json, int_field, job_json, json_object, service, \
     text_field
 
 api = Blueprint("api", __name__)
@@ -59,9 +58,7 @@ def play_turn(game_id: str):
     tier = service()
     authorized(game_id)
     data = json_object(required=True)
-    action = text_field(data, "action", tier.limits.max_action_chars, required=True)
-    if not normalize_action(action):
-        raise BadRequest("'action' is empty: type what your character does")
+    action = action_field(data, "action", tier.limits.max_action_chars, required=True)
     return accepted(*tier.play(game_id, action, int_field(data, "n", 1, 1, MAX_VARIANTS), client()))
 
 

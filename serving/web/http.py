@@ -5,10 +5,12 @@ Every refusal is an ApiError with a message naming the field, answered as JSON w
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 from flask import current_app, request
 
+from adventure.text import normalize_action
 from serving.errors import BadRequest, TooLarge, Unauthorized, UnsupportedMediaType
 from serving.web.views import game_view, job_view
 
@@ -81,6 +83,15 @@ def text_field(data: dict, key: str, max_chars: int, required: bool) -> str | No
         raise TooLarge(f"{key!r} is {len(value)} characters long; the limit is {max_chars}")
     refuse_invalid_text(value)  # fields not from a body (query strings) are checked here
     return value
+
+
+def action_field(data: dict, key: str, max_chars: int, required: bool, where: str = "") -> str | None:
+    """An action: text with something to read once normalised (not empty, not only `>` and spaces, control
+    characters or combining marks with nothing to combine with)."""
+    action = text_field(data, key, max_chars, required)
+    if action is not None and not any(unicodedata.category(c)[0] not in "CMZ" for c in normalize_action(action)):
+        raise BadRequest(f"{where}{key!r} is empty: type what your character does")
+    return action
 
 
 def int_field(data: dict, key: str, default: int | None, low: int, high: int) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from serving.web.http import authorized, game_json, json_object, service
+from serving.web.http import authorized, client, game_json, json_object, service
 
 steering_api = Blueprint("steering_api", __name__)
 
@@ -25,6 +25,7 @@ def presets():
 @steering_api.patch("/api/games/<game_id>")
 def patch_game(game_id: str):
     authorized(game_id)
+    service().clients.tools.take(client())
     service().patch(game_id, json_object(required=True))
     return jsonify(game_json(game_id))
 
@@ -33,4 +34,5 @@ def patch_game(game_id: str):
 def context(game_id: str):
     tier = service()
     authorized(game_id)
+    tier.clients.tools.take(client())
     return jsonify(tier.context(tier.game(game_id), request.args.get("action", "")))

@@ -18,9 +18,9 @@ from adventure.text import normalize_action, normalize_result
 from serving.errors import BadRequest, TooLarge
 from serving.game.context import checked_preset
 from serving.game.tier import ARENA_STATES, EXPORT_FORMAT
-from serving.web.http import STATIC_DIR, authorized, bool_field, client, game_json, int_field, json_body, json_object, service, \
+from serving.web.http import STATIC_DIR, action_field, authorized, bool_field, client, game_json, int_field, json_body, json_object, service, \
     text_field
-from serving.web.views import markdown, shared_view
+from serving.web.views import markdown, plain_text, shared_view
 
 story_api = Blueprint("story_api", __name__)
 MAX_IMPORTED_TURNS = 2000
@@ -39,12 +39,10 @@ def edit_turn(game_id: str, index: int):
     svc = service()
     authorized(game_id)
     data = json_object(required=True)
-    action = text_field(data, "action", svc.limits.max_action_chars, required=False)
+    action = action_field(data, "action", svc.limits.max_action_chars, required=False)
     result = text_field(data, "result", svc.steering.max_result_chars, required=False)
     if action is None and result is None:
         raise BadRequest("send 'action' and/or 'result' to edit the turn")
-    if action is not None and not normalize_action(action):
-        raise BadRequest("'action' is empty: type what your character does")
     svc.edit(game_id, index, action, result, client())
     return jsonify(game_json(game_id))
 
@@ -69,7 +67,7 @@ def export(game_id: str):
     game = svc.game(game_id)
     if kind == "txt":  # the story in the `> action` text format, normalised as training reads it
         turns = [(normalize_action(t.action), normalize_result(t.result)) for t in game.turns]
-        text, mimetype = render_story(normalize_result(game.world), turns) + "\n", "text/plain"
+        text, mimetype = plain_text(render_story(normalize_result(game.world), turns)) + "\n", "text/plain"
     elif kind == "md":
         text, mimetype = markdown(game), "text/markdown"
     else:
@@ -94,7 +92,7 @@ def checked_import(data) -> dict:
         where = f"turns[{i}]"
         if not isinstance(turn, dict):
             raise BadRequest(f"{where} must be an object")
-        action = text_field(turn, "action", svc.limits.max_action_chars, required=True)
+        action = action_field(turn, "action", svc.limits.max_action_chars, required=True, where=f"{where}.")
         variants, most = turn.get("variants"), svc.limits.max_variants_per_turn
         if not isinstance(variants, list) or not 1 <= len(variants) <= most:
             raise BadRequest(f"{where}.variants must be a list of 1 to {most} variants "

@@ -56,6 +56,10 @@ def job_stream(job_id: str, after: int, granted: bool):
     tier = service()
     yield f"retry: {RETRY_MS}\n\n"
     job = tier.job(job_id)
+    if after and not tier.same_attempt(after):  # the client saw an earlier run (before a restart): start over
+        after = 0
+        if not job.final:  # (a finished job's end below starts with its whole text anyway)
+            yield sse("reset", {"text": ""})
     if job.final and (after == 0 or not tier.streamed_here(job_id)):
         yield from final_events(job, with_text=True)
         return

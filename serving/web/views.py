@@ -2,6 +2,8 @@
 Game, Turn, Job), with the few facts that are not in a record passed in."""
 from __future__ import annotations
 
+import re
+
 PENDING = ("queued", "running")
 
 
@@ -29,7 +31,8 @@ def story_view(game) -> list[dict]:
 def game_view(game, model: str, default_preset: str) -> dict:
     steering = game.steering or {}
     view = {"game_id": game.id, "world": game.world, "turns": [turn_view(t, game.english) for t in game.turns],
-            "story": story_view(game), "pending_job": game.pending_job, "model": model,
+            "story": story_view(game), "pending_job": game.pending_job,
+            "model": None if any(t.arena == 1 for t in game.turns) else model,  # a blind pair may hold it
             "memory": steering.get("memory", ""), "authors_note": steering.get("authors_note", ""),
             "authors_note_depth": steering.get("authors_note_depth", 3),
             "world_info": steering.get("world_info", []), "banned_words": steering.get("banned_words", []),
@@ -68,8 +71,27 @@ def job_view(job, position: int | None, write_error: str | None) -> dict:
     return view
 
 
+# NUL, C0/C1 controls but line breaks and tabs, and the bidi marks, embeddings, overrides and isolates that make
+# text read in another order than it is stored: nothing a reader of an exported story should get.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>&|~])")  # markup anywhere in a line; at its start also:
+_LINE_START = re.compile(r"^([#+=-]|\d+(?=[.)]))")    # headings, list items, setext underlines, numbered items
+
+
+def plain_text(text: str) -> str:
+    return _CONTROLS.sub("", text)
+
+
+def markdown_text(text: str) -> str:
+    """Story text as Markdown that renders as that text: every character Markdown or HTML would read as markup
+    backslash-escaped (`<script>`, `**`, `[link](...)`, `# `, `1. `), lines unindented (no code blocks)."""
+    lines = [_MARKDOWN.sub(r"\\\1", line.strip()) for line in plain_text(text).split("\n")]
+    return "\n".join(_LINE_START.sub(lambda m: m[1] + "\\" if m[1][0].isdigit() else "\\" + m[1], line)
+                     for line in lines)
+
+
 def markdown(game) -> str:
-    lines = ["# gamio", "", game.world, ""]
+    lines = ["# gamio", "", markdown_text(game.world), ""]
     for turn in game.turns:
-        lines += [f"> **{turn.action}**", "", turn.result, ""]
+        lines += [f"> **{markdown_text(turn.action.replace(chr(10), ' '))}**", "", markdown_text(turn.result), ""]
     return "\n".join(lines)
