@@ -106,10 +106,9 @@ def build_floor_of(trained: Path, out_dir: Path) -> Path:
     log.info("built the untrained floor of %s (seed %d, %d params) in %s", trained, seed, model.num_parameters(),
              out_dir)
     save_model_folder(model, tokenizer, out_dir)
-    note = trained / "gamio.json"  # the floor reads the language its trained model was declared in
-    if note.is_file():
-        from adventure.model_language import write_language_note
-
-        write_language_note(out_dir, json.loads(note.read_text(encoding="utf-8")).get("language", "ru"),
-                            floor_of="the trained tiny model")
+    note = trained / "gamio.json"  # the floor is read in the language its trained model was declared in
+    if note.is_file():  # (adventure.model_language's format; that module imports adventure.models, so not here)
+        language = json.loads(note.read_text(encoding="utf-8")).get("language")
+        Path(out_dir, "gamio.json").write_text(json.dumps({"language": language, "floor_of": "the trained tiny "
+                                                           "model"}) + "\n", encoding="utf-8")
     return Path(out_dir)
