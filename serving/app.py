@@ -1,6 +1,8 @@
 """The Flask app factory, shared by `python -m serving` and any WSGI server (see serving/wsgi.py).
 
-Every error is JSON `{"error": message}`: the API's own errors with their status, Werkzeug's (unknown route,
+Every error is JSON `{"error": message, "code", "message"}` (English for API users; a stable code and a Russian
+message for players: web/messages.py), except a 404 of a page URL (an unknown one, a missing share): a Russian
+HTML page (web/pages.py). The API's own errors with their status, Werkzeug's (unknown route,
 wrong method, body over the size limit) with theirs, a database that fails under a request 503. Anything else
 is a bug, logged with its traceback and answered 500 without details; the tests check that no client input
 gets there. Werkzeug's redirects (`//path` -> `/path`, trailing slashes) are off: they echoed the Host header.
@@ -24,6 +26,8 @@ from serving.service import build_service
 from serving.storage import describe, driver_errors
 from serving.web.games import api
 from serving.web.http import STATIC_DIR
+from serving.web.messages import for_player
+from serving.web.pages import not_found_page, wants_page
 from serving.web.steering import steering_api
 from serving.web.story import story_api
 from serving.web.stream import stream_api
@@ -67,13 +71,21 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
     def play_page():
         return send_from_directory(STATIC_DIR, "index.html")
 
+    def game_error(status: int, message: str, headers: dict | None = None) -> dict:
+        """The game API's error: `error` (English, for API users), a stable `code` and a Russian `message`."""
+        code, russian = for_player(status, message, (headers or {}).get("Retry-After"))
+        return {"error": message, "code": code, "message": russian}
+
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return jsonify({"error": exc.message}), exc.status, exc.headers
+        if exc.status == 404 and wants_page():  # /s/<id> of a missing or revoked share
+            return not_found_page()
+        return jsonify(game_error(exc.status, exc.message, exc.headers)), exc.status, exc.headers
 
     def error(status: int, message: str):
-        """{"error": message}; under the OpenAI / Kobold routes (an unknown one too) the shape their clients read."""
-        return jsonify(error_body(request.path, status, message) or {"error": message}), status
+        """The game API's error; under the OpenAI / Kobold routes (an unknown one too) the shape their clients
+        read."""
+        return jsonify(error_body(request.path, status, message) or game_error(status, message)), status
 
     def database_error(exc: Exception):
         log.error("database error under a request: %s", describe(exc))
@@ -87,6 +99,8 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
         message = exc.description or exc.name
         if isinstance(exc, RequestEntityTooLarge):
             message = f"the request body is over the limit of {service.limits.max_body_bytes} bytes"
+        if exc.code == 404 and wants_page():  # an unknown page URL: a Russian page, not JSON
+            return not_found_page()
         return error(exc.code or 500, message)
 
     @app.errorhandler(Exception)

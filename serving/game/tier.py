@@ -54,6 +54,10 @@ class GameTier:
     def default_preset(self) -> str:
         return self.worker.pipeline.settings.name
 
+    @property
+    def engine_name(self) -> str:
+        return self.worker.pipeline.engine.name
+
     def close(self) -> None:
         """Stop the threads that write, then checkpoint and close the database (SIGTERM comes here too)."""
         self.worker.stop()

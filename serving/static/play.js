@@ -79,7 +79,7 @@ async function runJob(jobId, pending, retry = false) {
     if (state.game !== game) return; // the player went to another game meanwhile
     await loadGame();
     if (job.status === "done") setStatus("");
-    else setStatus("Ход не удался: " + (job.error || "неизвестная ошибка"), true);
+    else setStatus(job.message || "Ход не удался. Попробуйте ещё раз.", true);
     remember(state.game, state.view.world);
   } catch (error) {
     setStatus(error.message, true);

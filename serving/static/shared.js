@@ -6,7 +6,7 @@ import { $, storyParagraph } from "./js/dom.js";
   try {
     const response = await fetch("/api/shared/" + encodeURIComponent(shareId));
     const data = await response.json();
-    if (!response.ok) throw new Error(data.error || response.statusText);
+    if (!response.ok) throw new Error(data.message || "ссылка не найдена");
     $("story").replaceChildren(...data.story.map((entry) => storyParagraph(entry.kind, entry.text)));
     if (data.model) $("status").textContent = "Историю писала модель " + data.model + ".";
   } catch (error) {

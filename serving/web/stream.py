@@ -24,6 +24,7 @@ import time
 from flask import Blueprint, Response, request, stream_with_context
 
 from serving.web.http import client, job_json, service
+from serving.web.messages import job_failure
 
 stream_api = Blueprint("stream_api", __name__)
 HEARTBEAT_S, POSITION_POLL_S, RETRY_MS = 15.0, 1.0, 2000
@@ -44,7 +45,7 @@ def final_events(job, with_text: bool) -> list[str]:
     unknown) starts with the whole text in one `reset`, which is right whatever the client holds."""
     view = job_json(job)
     if job.status == "failed":
-        return [sse("failed", {"error": view.get("error")})]
+        return [sse("failed", {"error": view.get("error"), "message": view.get("message")})]
     out = [sse("reset", {"text": view["turn"]["result"]})] if with_text and "turn" in view else []
     return out + [done_event(view)]
 
@@ -73,9 +74,10 @@ def job_stream(job_id: str, after: int, granted: bool):
             if kind == "done":
                 yield done_event(job_json(tier.job(job_id)), event_id)
                 return
-            yield sse(kind, data, event_id)
             if kind == "failed":
+                yield sse(kind, {**data, "message": job_failure(data.get("error"))}, event_id)
                 return
+            yield sse(kind, data, event_id)
         if not events and (finished or (waiting and now is None)):
             job = tier.job(job_id)  # finished before this connection saw it end, unknown here, or elsewhere
             if job.final:

@@ -2,6 +2,8 @@
 Game, Turn, Job), with the few facts that are not in a record passed in."""
 from __future__ import annotations
 
+from serving.web.messages import job_failure
+
 PENDING = ("queued", "running")
 
 
@@ -61,6 +63,7 @@ def job_view(job, position: int | None, write_error: str | None) -> dict:
         view["undone"] = True  # its turn was undone or replaced by a retry since: it is no longer in the game
     elif job.status == "failed":
         view["error"] = job.error
+        view["message"] = job_failure(job.error)
     return view
 
 

@@ -108,7 +108,7 @@ def test_the_game_is_served_by_a_remote_that_dies_mid_turn_and_returns(make_app)
         health = client.get("/healthz")
         assert health.status_code == 200 and health.get_json()["remote"] == {"state": "ok", "models": [MODEL]}
         assert health.get_json()["concurrent_batches"] == 8  # a continuous engine: several batches at once
-        assert client.get("/api/presets").get_json() == ["gamio_sample", "greedy"]  # no beam preset offered
+        assert list(client.get("/api/presets").get_json()) == ["gamio_sample", "greedy"]  # no beam preset offered
         game, auth, _ = new_game(client)
         job = wait_done(client, client.post(f"/api/games/{game}/turns", json={"action": "иду"},
                                             headers=auth).get_json()["job_id"])

@@ -2,7 +2,7 @@
 // EventSource, or when the stream fails before saying anything, the job is long-polled instead.
 //
 // hooks: onQueued(position), onRunning(), onText(whole reply so far), onDelayed(reason).
-// Resolves with the finished job: {status: "done", turn?, undone?} or {status: "failed", error}.
+// Resolves with the finished job: {status: "done", turn?, undone?} or {status: "failed", error, message}.
 import { api } from "./api.js";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -25,7 +25,7 @@ export function followJob(jobId, hooks = {}) {
     on("token", (data) => { text += data.text || ""; if (hooks.onText) hooks.onText(text); });
     on("reset", (data) => { text = data.text || ""; if (hooks.onText) hooks.onText(text); });
     on("done", (data) => finish({ status: "done", ...data }));
-    on("failed", (data) => finish({ status: "failed", error: data.error }));
+    on("failed", (data) => finish({ status: "failed", error: data.error, message: data.message }));
     source.addEventListener("error", () => {
       // Once the stream has spoken, EventSource reconnects by itself (Last-Event-ID resumes it); a stream that
       // failed before anything arrived, or that the browser gave up on, hands over to the long-poll.

@@ -6,6 +6,7 @@ export const state = {
   game: null, // {id, token} of the open game
   view: null, // the game as GET /api/games/<id> last returned it
   busy: false,
+  presets: {}, // GET /api/presets: {id: {name, description, streams, token_probs, deterministic, ...}}
 };
 
 export function refreshControls() {
