@@ -47,6 +47,7 @@ class TurnInput:
     steering: Steering = NO_STEERING  # memory, author's note, world info, banned words, stop strings
     steering_en: Steering | None = None  # English models: its texts translated (None: translate now)
     raw: str | None = None  # a raw prompt (the OpenAI / Kobold endpoints): no story format, cleanup or translation
+    continuation: bool = False  # no action line: the model goes on from the story's last text (`action` unused)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class TurnPipeline:
             if turn.raw is not None:
                 continue
             wanted += [normalize_result(turn.world)] * (turn.world_en is None)
-            wanted += [normalize_action(turn.action)] * (turn.action_en is None)
+            wanted += [normalize_action(turn.action)] * (turn.action_en is None and not turn.continuation)
             shadow = turn.history_en or ((None, None),) * len(turn.history)
             for (a, r), (a_en, r_en) in zip(turn.history, shadow):  # only what the game has not stored
                 wanted += [normalize_action(a)] * (a_en is None) + [normalize_result(r)] * (r_en is None)
@@ -151,7 +152,8 @@ class TurnPipeline:
             filled = replace(
                 turn,
                 world_en=turn.world_en if turn.world_en is not None else english[normalize_result(turn.world)],
-                action_en=turn.action_en if turn.action_en is not None else english[normalize_action(turn.action)],
+                action_en=turn.action_en if turn.action_en is not None else "" if turn.continuation else
+                english[normalize_action(turn.action)],
                 history_en=tuple((a_en if a_en is not None else english[normalize_action(a)],
                                   r_en if r_en is not None else english[normalize_result(r)])
                                  for (a, r), (a_en, r_en) in zip(turn.history, turn.history_en
@@ -207,7 +209,7 @@ class TurnPipeline:
                           world_info_budget=int(context * self.world_info_share))
         return build_prompt(self.engine.tokenizer, normalize_result(world),
                             [(normalize_action(a), normalize_result(r)) for a, r in history],
-                            normalize_action(action), context_length=context,
+                            None if turn.continuation else normalize_action(action), context_length=context,
                             max_new_tokens=settings.max_new_tokens, max_turns=self.history_turns, steered=steered)
 
     def player_prompt(self, turn: TurnInput, prompt: BudgetedPrompt) -> str:
@@ -220,7 +222,7 @@ class TurnPipeline:
         note = normalize_action(steering.authors_note)
         return render_context(
             normalize_result(turn.world), [(normalize_action(a), normalize_result(r)) for a, r in kept],
-            normalize_action(turn.action), memory=normalize_result(steering.memory),
+            None if turn.continuation else normalize_action(turn.action), memory=normalize_result(steering.memory),
             world_info=[normalize_result(steering.world_info[i].text) for i in prompt.world_info_used],
             note=NOTE_LABELS["ru"].format(note) if note else "", note_depth=steering.authors_note_depth)
 

@@ -86,6 +86,8 @@ class LimitsConfig:
     max_world_chars: int = setting(4000, ge=1, help="longer worlds get 413 (the prompt budget would cut them)")
     max_body_bytes: int = setting(65536, ge=1024, help="larger request bodies get 413")
     max_wait_s: float = setting(30.0, ge=0, help="cap of GET /api/jobs/<id>?wait=")
+    max_new_tokens: int = setting(300, ge=1, help="the longest reply a player may ask for (max_new_tokens of a turn "
+                                                  "or PATCH; also at most half the model's context)")
     # Per client (the remote address; see trusted_proxies): abuse and fairness (serving/limits.py).
     games_per_minute: int = setting(10, ge=1, help="new games a client may create per minute (429 + Retry-After)")
     turns_per_minute: int = setting(30, ge=1, help="turns and retries a client may send per minute (429)")

@@ -15,8 +15,9 @@ from adventure.engines.base import health
 from adventure.generation import GenerationSettings
 from adventure.turns import TurnFailure, TurnPipeline
 from serving.config import ApiConfig, LimitsConfig, SteeringConfig
-from serving.errors import TooLarge, Unavailable
+from serving.errors import BadRequest, TooLarge, Unavailable
 from serving.game.context import context_view, steering_update
+from serving.game.turn_input import move_of
 from serving.janitor import Janitor
 from serving.limits import ClientLimits
 from serving.model_choice import ModelChoice
@@ -100,17 +101,36 @@ class GameTier:
         game_id, token = self.store.create_game(world, arena=arena)
         return game_id, token, self.store.game(game_id)
 
-    def play(self, game_id: str, action: str, n: int, client: str) -> tuple[str, int]:
+    def play(self, game_id: str, action: str, n: int, client: str, mode: str = "do",
+             max_new_tokens: int | None = None) -> tuple[str, int]:
         """Queue a turn: (job_id, position). An arena game's turn is a blind two-model comparison for
-        `arena.rate` of its turns."""
+        `arena.rate` of its turns. The empty action continues the story (game/turn_input.py: moves)."""
         arena = bool(self.arena_models) and self.store.game(game_id).arena and self.rng.random() < self.arena_rate
-        return self._submit(game_id, "turn", client, action, n=n, arena=arena)
+        return self._submit(game_id, "turn", client, action, n=n, arena=arena, mode=move_of(action, mode),
+                            max_new_tokens=self.checked_length(max_new_tokens))
+
+    @property
+    def max_new_tokens_limit(self) -> int:
+        """The longest reply a player may ask for: `limits.max_new_tokens`, and half the model's context (the
+        prompt keeps the other half)."""
+        return max(1, min(self.limits.max_new_tokens, self.viewer.engine.context_length // 2))
+
+    def checked_length(self, max_new_tokens: int | None) -> int | None:
+        if max_new_tokens is not None and not 1 <= max_new_tokens <= self.max_new_tokens_limit:
+            raise BadRequest(f"'max_new_tokens' must be from 1 to {self.max_new_tokens_limit}, got {max_new_tokens}")
+        return max_new_tokens
+
+    def cancel(self, job_id: str) -> None:
+        """Stop a queued or running job: it ends `cancelled`, nothing of it is stored, its game is free at once
+        (409 for a job that is over)."""
+        self.store.cancel(job_id)
+        self.worker.cancel(job_id)
 
     def retry(self, game_id: str, client: str) -> tuple[str, int]:
         return self._submit(game_id, "retry", client)
 
     def _submit(self, game_id: str, kind: str, client: str, action: str | None = None, n: int = 1,
-                arena: bool = False) -> tuple[str, int]:
+                arena: bool = False, mode: str | None = None, max_new_tokens: int | None = None) -> tuple[str, int]:
         """409 first (the game's own state), then the client's rate and share, then the queue."""
 
         def check():
@@ -119,7 +139,9 @@ class GameTier:
 
         share = self.limits.max_queued_per_client if self.store.shared else None
         return self.worker.submit(lambda: self.store.add_job(game_id, kind, action, n=n, arena=arena, client=client,
-                                                             max_per_client=share), check=check, client=client)
+                                                             max_per_client=share, mode=mode,
+                                                             max_new_tokens=max_new_tokens),
+                                  check=check, client=client)
 
     def undo(self, game_id: str) -> None:
         self.store.undo(game_id)
@@ -170,17 +192,26 @@ class GameTier:
     def patch(self, game_id: str, data: dict) -> None:
         """Steering and preset; a refused change changes nothing. Memory and the note must fit the context."""
         game = self.store.game(game_id)
+        data = dict(data)
+        length = data.pop("max_new_tokens", game.max_new_tokens)
+        if length is not None and (isinstance(length, bool) or not isinstance(length, int)):
+            raise BadRequest(f"'max_new_tokens' must be an integer from 1 to {self.max_new_tokens_limit} or null, "
+                             f"not {length!r}")
+        self.checked_length(length)
         steering, preset = steering_update(game, data, self.presets)
         if not self.viewer.english:  # memory and the note are never cut: they must fit this model's context
             self.context(game, "", steering=steering, preset=preset, history=False)
         self.story.set_steering(game_id, steering.to_dict(), preset, "preset" in data)
+        if length != game.max_new_tokens:
+            self.store.set_max_new_tokens(game_id, length)
 
-    def context(self, game, action: str, *, steering=None, preset: str | None = None, history: bool = True) -> dict:
+    def context(self, game, action: str, *, steering=None, preset: str | None = None, history: bool = True,
+                mode: str | None = None) -> dict:
         """The prompt the next turn of `game` with `action` would send (the context view)."""
         if len(action) > self.limits.max_action_chars:
             raise TooLarge(f"'action' is {len(action)} characters long; the limit is {self.limits.max_action_chars}")
         return context_view(self.viewer, game, action, self.presets, steering=steering, preset=preset,
-                            history=history)
+                            history=history, mode=mode)
 
     def share(self, game_id: str) -> str:
         return self.story.share(game_id)

@@ -61,9 +61,11 @@ class JobPlanner:
         stored = ctx.job
         if stored.arena and len(self.pipelines) > 1:
             pair = self.rng.sample(sorted(self.pipelines), 2)  # two different models, in random order
-            return [Row(stored.id, name, job_input(ctx, self.pipelines[name].english, settings)) for name in pair]
+            return [Row(stored.id, name, job_input(ctx, self.pipelines[name].english, settings,
+                                                   self.pipelines[name].settings)) for name in pair]
         n = 1 if stored.kind == "retry" else stored.n
-        return [Row(stored.id, MAIN, job_input(ctx, self.pipelines[MAIN].english, settings))] * n
+        main = self.pipelines[MAIN]
+        return [Row(stored.id, MAIN, job_input(ctx, main.english, settings, main.settings))] * n
 
     def run(self, rows: list[Row], seed: int | None, publish) -> list[TurnResult | TurnFailure]:
         """Every row's outcome, in order; `publish(job, kind, text)` hears the first row of each job as written."""

@@ -152,6 +152,16 @@ class ModelWorker:
             self._lock.notify_all()
             return job_id, len(self._queue)
 
+    def cancel(self, job_id: str) -> None:
+        """The player stops a job (the store already says `cancelled`): it leaves the queue and its client's share
+        at once, and its stream ends. A running job's batch goes on; its result is refused when it is written."""
+        with self._lock:
+            if job_id in self._queue:
+                self._queue.remove(job_id)
+            self._owners.pop(job_id, None)
+        self.hub.publish(job_id, "cancelled", {})
+        self._notify()
+
     def position(self, job_id: str) -> int | None:
         """1-based place in the queue (1: in the next batch's first row), None when not waiting."""
         with self._lock:
@@ -309,8 +319,8 @@ class ModelWorker:
                     self._latencies.append(time.time() - ctx.job.created)
                     self.hub.publish(job_id, "done", {})
                 elif written is None:
-                    log.warning("job %s was taken over by another process (its lease lapsed); its result is theirs",
-                                job_id)
+                    log.info("job %s is no longer this process's (cancelled, or taken over by another process "
+                             "after its lease lapsed): its result is not written", job_id)
                 else:
                     self._count_failure()
                     self.hub.publish(job_id, "failed", {"error": "the game changed while this turn was generated"})

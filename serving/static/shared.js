@@ -1,5 +1,8 @@
 // The read-only page of a shared story (/s/<share_id>): the story as text, nothing to change.
 import { $, storyParagraph } from "./js/dom.js";
+import { initTheme } from "./js/theme.js";
+
+initTheme(null);
 
 (async () => {
   const shareId = decodeURIComponent(location.pathname.split("/").pop());

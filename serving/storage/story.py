@@ -127,7 +127,7 @@ class StoryEditor:
         game = self.store.game(game_id)
         return {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "world": game.world,
                 "world_en": game.world_en, "steering": game.steering, "preset": game.preset,
-                "turns": [{"action": t.action, "action_en": t.action_en, "chosen": t.chosen,
+                "turns": [{"action": t.action, "action_en": t.action_en, "chosen": t.chosen, "mode": t.mode or "do",
                            "variants": [{"text": v.text, "text_en": v.text_en, "model": v.model} for v in t.variants]}
                           for t in game.turns]}
 
@@ -142,7 +142,7 @@ class StoryEditor:
             for idx, turn in enumerate(data["turns"]):
                 chosen = turn["variants"][turn["chosen"]]
                 db.execute("INSERT INTO turns (game_id, idx, action, result, action_en, result_en, created, "
-                           "variants, chosen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "variants, chosen, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (game_id, idx, turn["action"], chosen["text"], turn.get("action_en"),
-                            chosen.get("text_en"), now, dumps(turn["variants"]), turn["chosen"]))
+                            chosen.get("text_en"), now, dumps(turn["variants"]), turn["chosen"], turn.get("mode")))
         return game_id, token

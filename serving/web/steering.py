@@ -7,7 +7,7 @@ the presets the server allows, and the context view: the exact prompt the next t
     GET   /api/presets               the presets a game may choose (no token): {id: {id, name, description,
                                      default, streams, token_probs, deterministic, max_new_tokens}}, names and
                                      descriptions in Russian (serving/game/presets.py)
-    GET   /api/games/<id>/context?action=<text>   {prompt, parts, tokens_total, context_limit, turns_dropped,
+    GET   /api/games/<id>/context?action=<text>&mode=<do|say|story>   {prompt, parts, tokens_total, context_limit, turns_dropped,
                                      world_info_triggered} (+ prompt_en for English models)
 """
 from __future__ import annotations
@@ -37,4 +37,4 @@ def patch_game(game_id: str):
 def context(game_id: str):
     tier = service()
     authorized(game_id)
-    return jsonify(tier.context(tier.game(game_id), request.args.get("action", "")))
+    return jsonify(tier.context(tier.game(game_id), request.args.get("action", ""), mode=request.args.get("mode")))

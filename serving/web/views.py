@@ -2,6 +2,8 @@
 Game, Turn, Job), with the few facts that are not in a record passed in."""
 from __future__ import annotations
 
+from adventure.story_format import say_action
+from serving.game.turn_input import move_of
 from serving.web.messages import job_failure
 
 PENDING = ("queued", "running")
@@ -10,7 +12,7 @@ PENDING = ("queued", "running")
 def turn_view(t, english: bool, reveal: bool = True) -> dict:
     """A turn with its variants; an arena turn's models stay hidden until the player has voted."""
     turn = {"index": t.index, "action": t.action, "result": t.result, "variants": [v.text for v in t.variants],
-            "chosen": t.chosen}
+            "chosen": t.chosen, "mode": move_of(t.action, t.mode)}
     if t.arena:
         turn["arena"] = True
         turn["voted"] = t.arena == 2
@@ -22,9 +24,14 @@ def turn_view(t, english: bool, reveal: bool = True) -> dict:
 
 
 def story_view(game) -> list[dict]:
+    """The story as paragraphs: a continuation has no action, narration (story mode) is no action but prose."""
     story = [{"kind": "world", "text": game.world}]
     for t in game.turns:
-        story += [{"kind": "action", "text": t.action}, {"kind": "result", "text": t.result}]
+        move = move_of(t.action, t.mode)
+        if move != "continue":
+            story.append({"kind": "narration" if move == "story" else "action",
+                          "text": say_action(t.action) if move == "say" else t.action})
+        story.append({"kind": "result", "text": t.result})
     return story
 
 
@@ -36,6 +43,7 @@ def game_view(game, model: str, default_preset: str) -> dict:
             "authors_note_depth": steering.get("authors_note_depth", 3),
             "world_info": steering.get("world_info", []), "banned_words": steering.get("banned_words", []),
             "stop": steering.get("stop", []), "preset": game.preset or default_preset,
+            "max_new_tokens": game.max_new_tokens,
             "arena": game.arena, "shared": game.share_id is not None, "can_redo": game.redo_depth > 0}
     if game.share_id:
         view["share_id"] = game.share_id
@@ -61,14 +69,14 @@ def job_view(job, position: int | None, write_error: str | None) -> dict:
         view["turn"] = turn_view(job.turn, job.turn.english)
     elif job.status == "done":
         view["undone"] = True  # its turn was undone or replaced by a retry since: it is no longer in the game
-    elif job.status == "failed":
+    elif job.status in ("failed", "cancelled"):
         view["error"] = job.error
-        view["message"] = job_failure(job.error)
+        view["message"] = job_failure(job.status if job.status == "cancelled" else job.error)
     return view
 
 
 def markdown(game) -> str:
-    lines = ["# gamio", "", game.world, ""]
-    for turn in game.turns:
-        lines += [f"> **{turn.action}**", "", turn.result, ""]
+    lines = ["# gamio", ""]
+    for entry in story_view(game):
+        lines += [f"> **{entry['text']}**" if entry["kind"] == "action" else entry["text"], ""]
     return "\n".join(lines)

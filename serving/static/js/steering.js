@@ -35,6 +35,8 @@ export async function loadPresets() {
 
 /** A preset's description under the select, and what it means for streaming and retries. */
 export function describePreset() {
+  const saved = state.view && state.presets[state.view.preset];
+  $("greedy-hint").hidden = !(saved && saved.deterministic);
   const preset = state.presets[$("preset").value];
   if (!preset) { setStatus("", false, "preset-hint"); return; }
   const notes = [preset.description];

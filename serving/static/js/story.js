@@ -15,9 +15,16 @@ export function renderStory(view, handlers) {
   refreshControls();
 }
 
+/** The move's own paragraph: an action (say: the hero's words), narration, or none for a continuation. */
+export function moveParagraph(action, mode) {
+  if (mode === "continue" || (action !== null && !action.trim())) return [];
+  if (mode === "story") return [storyParagraph("narration", action)];
+  return [storyParagraph("action", mode === "say" ? "Вы говорите: «" + action + "»" : action)];
+}
+
 function turnBlock(turn, handlers) {
-  const block = el("div", { class: "turn", data: { index: String(turn.index) } });
-  block.append(storyParagraph("action", turn.action));
+  const block = el("div", { class: "turn", data: { index: String(turn.index), mode: turn.mode || "do" } });
+  block.append(...moveParagraph(turn.action, turn.mode));
   if (turn.arena && !turn.voted) {
     block.append(arenaChoice(turn, handlers));
   } else {
@@ -98,14 +105,14 @@ function openEditor(turn, block, handlers) {
 
 /** The reply being written: a new turn's block (retry: the last turn's reply; a null action: a turn found pending
  * when the game was opened), growing as the stream tells. */
-export function pendingReply(action, retry) {
+export function pendingReply(action, retry, mode = "do") {
   const reply = el("p", { class: "result streaming" });
   const blocks = $("story").querySelectorAll(".turn");
   if (retry && blocks.length) {
     const last = blocks[blocks.length - 1];
-    last.replaceChildren(last.querySelector(".action"), reply);
+    last.replaceChildren(...last.querySelectorAll(".action, .narration"), reply);
   } else {
-    const head = action === null ? [] : [storyParagraph("action", action)];
+    const head = action === null ? [] : moveParagraph(action, mode);
     $("story").append(el("div", { class: "turn pending" }, [...head, reply]));
   }
   reply.scrollIntoView({ block: "nearest" });
