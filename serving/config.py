@@ -142,6 +142,14 @@ class ArenaConfig:
 
 
 @dataclass
+class ScenariosConfig:
+    """Ready-made openings (GET /api/scenarios; serving/game/scenarios.py)."""
+    corpus: bool = setting(True, help="offer the embedded corpus' stories (data/sample/stories) as scenarios")
+    folder: Optional[str] = setting(None, help="an operator's folder of scenarios: <id>.json (a story tree, or "
+                                               "{title, world}) or <id>.txt (title line, then the world)")
+
+
+@dataclass
 class ApiConfig:
     """The OpenAI- and Kobold-compatible endpoints (serving/compat.py)."""
     keys: List[str] = setting([], help="Bearer keys that open /v1/* and /api/v1|extra/*; empty: open, like the "
@@ -185,6 +193,7 @@ class ServingConfig:
     steering: SteeringConfig = field(default_factory=SteeringConfig)
     arena: ArenaConfig = field(default_factory=ArenaConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    scenarios: ScenariosConfig = field(default_factory=ScenariosConfig)
 
 
 def compose_serving_config(overrides: Sequence[str] = ()) -> DictConfig:

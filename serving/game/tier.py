@@ -17,6 +17,7 @@ from adventure.turns import TurnFailure, TurnPipeline
 from serving.config import ApiConfig, LimitsConfig, SteeringConfig
 from serving.errors import BadRequest, TooLarge, Unavailable
 from serving.game.context import context_view, steering_update
+from serving.game.scenarios import Scenario
 from serving.game.turn_input import move_of
 from serving.janitor import Janitor
 from serving.limits import ClientLimits
@@ -46,6 +47,7 @@ class GameTier:
     api: ApiConfig
     arena_rate: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
+    scenarios: dict[str, Scenario] = field(default_factory=dict)  # ready-made openings (game/scenarios.py)
 
     @property
     def arena_models(self) -> list[str]:
@@ -93,8 +95,14 @@ class GameTier:
     def game(self, game_id: str):
         return self.store.game(game_id)
 
-    def create_game(self, world: str | None, arena: bool, client: str):
-        """(game_id, token, the game); a blank world is the server's default."""
+    def create_game(self, world: str | None, arena: bool, client: str, scenario: str | None = None):
+        """(game_id, token, the game); a blank world is the server's default, a scenario gives its own."""
+        if scenario is not None:
+            if world is not None and world.strip():
+                raise BadRequest("send either 'world' or 'scenario', not both")
+            if scenario not in self.scenarios:
+                raise BadRequest(f"unknown scenario {scenario!r}; GET /api/scenarios lists them")
+            world = self.scenarios[scenario].world
         if world is None or not world.strip():
             world = self.default_world
         self.clients.games.take(client)

@@ -137,9 +137,27 @@ function edit(index, fields) {
   return change("PUT", gamePath("/turns/" + index), fields, "Ход " + (index + 1) + " исправлен.");
 }
 
-$("start").addEventListener("click", async () => {
+/** The ready-made openings (GET /api/scenarios): choosing one shows its world, which may still be edited. */
+async function loadScenarios() {
   try {
-    const created = await api("POST", "/api/games", { world: $("world").value, arena: $("arena").checked }, null);
+    state.scenarios = (await api("GET", "/api/scenarios", undefined, null)).scenarios;
+  } catch (error) {
+    return;
+  }
+  $("scenario").replaceChildren(el("option", { value: "", text: "— своё начало —" }),
+    ...state.scenarios.map((s) => el("option", { value: s.id, text: s.title })));
+}
+
+$("scenario").addEventListener("change", () => {
+  const chosen = state.scenarios.find((s) => s.id === $("scenario").value);
+  $("world").value = chosen ? chosen.world : "";
+});
+
+$("start").addEventListener("click", async () => {
+  const chosen = state.scenarios.find((s) => s.id === $("scenario").value);
+  const start = chosen && $("world").value === chosen.world ? { scenario: chosen.id } : { world: $("world").value };
+  try {
+    const created = await api("POST", "/api/games", { ...start, arena: $("arena").checked }, null);
     await openGame({ id: created.game_id, token: created.token });
   } catch (error) {
     setStatus(error.message, true, "setup-status");
@@ -203,6 +221,7 @@ $("new-game").addEventListener("click", () => {
   state.game = state.view = null;
   $("story").replaceChildren();
   $("world").value = "";
+  $("scenario").value = "";
   setStatus("");
   showScreen(false);
 });
@@ -224,6 +243,7 @@ async function loadInfo() {
 }
 
 initTheme($("theme-toggle"));
+loadScenarios();
 initSteering();
 loadInfo();
 initContext();

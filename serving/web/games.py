@@ -45,7 +45,8 @@ def create_game():
     tier = service()
     data = json_object(required=False)
     world = text_field(data, "world", tier.limits.max_world_chars, required=False)
-    game_id, token, game = tier.create_game(world, bool_field(data, "arena", False), client())
+    scenario = text_field(data, "scenario", 200, required=False)
+    game_id, token, game = tier.create_game(world, bool_field(data, "arena", False), client(), scenario)
     return jsonify({"game_id": game_id, "token": token, "story": game_json(game_id, game)["story"]}), 201
 
 

@@ -34,6 +34,8 @@ RULES: list[tuple[int, str, str, str]] = [
     (400, r"needs at least one key", "world_info_needs_key",
      "Записи мир-инфо нужен хотя бы один ключ со словом (или отметка «Постоянная»)."),
     (400, r"^unknown field\(s\)", "unknown_field", "В запросе есть поля, которых игра не знает."),
+    (400, r"^send either 'world' or 'scenario'", "world_and_scenario",
+     "Выберите готовое начало или напишите своё, но не то и другое сразу."),
     (400, r"^unknown scenario", "unknown_scenario", "Такого сценария нет: выберите другой из списка."),
     (400, r"^wait must be", "bad_wait", "Время ожидания должно быть числом секунд не меньше нуля."),
     (400, r"^not a gamio game export", "bad_import", "Это не файл экспорта gamio."),

@@ -1,4 +1,5 @@
-"""GET /api/info: what the play page must know about this server before a game starts (no token).
+"""What the play page must know about this server before a game starts (no token): GET /api/info, and the
+ready-made openings, GET /api/scenarios -> {"scenarios": [{"id", "title", "world"}, ...]}.
 
     {"model": <name>, "demo_model": bool, "arena": bool, "engine": "ct2", "default_preset": "gamio_sample",
      "max_new_tokens_limit": int}
@@ -19,6 +20,12 @@ info_api = Blueprint("info_api", __name__)
 
 def is_demo_model(tier) -> bool:
     return tier.choice.name.startswith("tiny") or len(tier.viewer.engine.tokenizer) <= TinyShape.vocab_size
+
+
+@info_api.get("/api/scenarios")
+def scenarios():
+    """{"scenarios": [{id, title, world}, ...]}: the ready-made openings (serving/game/scenarios.py)."""
+    return jsonify({"scenarios": [s.to_dict() for s in service().scenarios.values()]})
 
 
 @info_api.get("/api/info")

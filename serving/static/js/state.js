@@ -7,6 +7,7 @@ export const state = {
   view: null, // the game as GET /api/games/<id> last returned it
   busy: false,
   presets: {}, // GET /api/presets: {id: {name, description, streams, token_probs, deterministic, ...}}
+  scenarios: [], // GET /api/scenarios: [{id, title, world}]
   info: null, // GET /api/info: {model, demo_model, arena, max_new_tokens_limit, ...}
   jobId: null, // the job being followed (the stop button cancels it)
 };
