@@ -29,6 +29,7 @@ from serving.web.http import STATIC_DIR
 from serving.web.messages import for_player
 from serving.web.pages import not_found_page, wants_page
 from serving.web.server_info import info_api
+from serving.web.tokens import tokens_api
 from serving.web.steering import steering_api
 from serving.web.story import story_api
 from serving.web.stream import stream_api
@@ -53,7 +54,7 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
     app.json.ensure_ascii = False  # Russian stays readable in responses
     app.extensions["gamio"] = service
     app.url_map.merge_slashes = False  # no 308 from //path to a Location built from the Host header
-    for blueprint in (api, steering_api, story_api, stream_api, info_api, openai_api, kobold_api):
+    for blueprint in (api, steering_api, story_api, stream_api, info_api, tokens_api, openai_api, kobold_api):
         app.register_blueprint(blueprint)
 
     @app.after_request

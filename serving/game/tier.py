@@ -11,11 +11,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from adventure import token_probs
 from adventure.engines.base import health
 from adventure.generation import GenerationSettings
 from adventure.turns import TurnFailure, TurnPipeline
 from serving.config import ApiConfig, LimitsConfig, SteeringConfig
-from serving.errors import BadRequest, TooLarge, Unavailable
+from serving.errors import BadRequest, Conflict, NotFound, TooLarge, Unavailable
 from serving.game.context import context_view, steering_update
 from serving.game.scenarios import Scenario
 from serving.game.turn_input import move_of
@@ -220,6 +221,30 @@ class GameTier:
             raise TooLarge(f"'action' is {len(action)} characters long; the limit is {self.limits.max_action_chars}")
         return context_view(self.viewer, game, action, self.presets, steering=steering, preset=preset,
                             history=history, mode=mode)
+
+    def token_probs(self, game_id: str, index: int, variant: int | None, top: int) -> dict:
+        """Per token of a turn's reply (the chosen variant, or `variant`): its probability and the alternatives
+        (adventure/token_probs.py). 409 where they are not available: beam presets, engines without the full
+        distribution, English models, replies another model or the player wrote, turns without a stored prompt."""
+        game = self.store.game(game_id)
+        if not 0 <= index < len(game.turns):
+            raise NotFound(f"this game has no turn {index}")
+        turn = game.turns[index]
+        variant = turn.chosen if variant is None else variant
+        if not 0 <= variant < len(turn.variants):
+            raise BadRequest(f"turn {index} has variants 0..{len(turn.variants) - 1}, not {variant}")
+        preset = self.presets.get(game.preset or self.default_preset) or self.worker.pipeline.settings
+        engine, model = self.viewer.engine, turn.variants[variant].model
+        reason = (f"engine={self.engine_name} does not give the full distribution" if not token_probs.supported(engine)
+                  else f"the preset {preset.name} is a beam search" if preset.num_beams > 1
+                  else "an English model's reply is a translation" if self.viewer.english or game.english
+                  else "this reply was not written by the served model" if model not in (None, self.choice.name)
+                  else "this turn's prompt was not stored (an imported turn)" if not turn.prompt else None)
+        if reason:
+            raise Conflict(f"token probabilities are not available: {reason}")
+        probs = token_probs.reply_probs(engine, turn.prompt, turn.variants[variant].text, top)
+        return {"turn": index, "variant": variant, "preset": preset.name, "model": self.choice.name,
+                "tokens": [p.to_dict() for p in probs]}
 
     def share(self, game_id: str) -> str:
         return self.story.share(game_id)

@@ -11,13 +11,15 @@ import { clearContext, initContext } from "./js/context.js";
 import { currentGame, forget, leaveCurrent, remember, renderGamesList } from "./js/games.js";
 import { importGame, initShare, showShare } from "./js/share.js";
 import { initTheme } from "./js/theme.js";
+import { toggleTokens } from "./js/tokens.js";
 
 const storyHandlers = { choose, edit };
 
 /** Show a game view: the story, and which controls make sense now. */
 function show(view) {
   state.view = view;
-  renderStory(view, storyHandlers);
+  const preset = state.presets[view.preset];
+  renderStory(view, { ...storyHandlers, ...(preset && preset.token_probs && { tokens: toggleTokens }) });
   const empty = view.turns.length === 0;
   setOff($("undo"), empty);
   setOff($("retry"), empty);
@@ -248,10 +250,10 @@ initSteering();
 loadInfo();
 initContext();
 initShare();
-loadPresets();
+const presetsLoaded = loadPresets(); // the story's tools depend on the preset (token probabilities)
 refreshControls();
 
 // Resume the game played last in this browser (and a turn still being generated), or show the list.
 const saved = currentGame();
-if (saved) openGame(saved);
+if (saved) presetsLoaded.then(() => openGame(saved));
 else showScreen(false);

@@ -7,7 +7,8 @@ import { refreshControls } from "./state.js";
 const LETTERS = ["А", "Б", "В", "Г"];
 const SILENT = "(модель промолчала — попробуйте «Переписать ответ» или исправьте ход ✎)";
 
-/** handlers: choose(index, variant), edit(index, {action?, result?}) -> Promise (rejects keep the editor open). */
+/** handlers: choose(index, variant), edit(index, {action?, result?}) -> Promise (rejects keep the editor open),
+ * tokens(index, block) (absent: the preset has no token probabilities). */
 export function renderStory(view, handlers) {
   const box = $("story");
   box.replaceChildren(storyParagraph("world", view.world));
@@ -51,6 +52,10 @@ function turnTools(turn, block, handlers) {
       el("span", { class: "swipe-count", text: (at + 1) + "/" + count }),
       toolButton("›", "Следующий вариант ответа", () => handlers.choose(turn.index, at + 1), at >= count - 1),
     ]));
+  }
+  if (handlers.tokens) {
+    tools.append(toolButton("%", "Вероятности токенов ответа " + (turn.index + 1),
+      () => handlers.tokens(turn.index, block)));
   }
   tools.append(toolButton("✎", "Исправить ход " + (turn.index + 1), () => openEditor(turn, block, handlers)));
   return tools;
