@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from adventure.config import ConfigError, OpenAIEngineConfig
-from adventure.engines.openai import OpenAIEngine, RemoteError
+from adventure.engines.openai import HEALTH_CACHE_S, OpenAIEngine, RemoteError
 from adventure.generation import GenerationSettings
 from tests.helpers.fake_openai import MODEL, FakeOpenAI
 from tests.helpers.serving import AppFactory, new_game, wait_done
@@ -124,6 +124,7 @@ def test_the_game_is_served_by_a_remote_that_dies_mid_turn_and_returns(make_app)
         assert job["status"] == "failed"
         assert job["error"] == ("generation failed: RemoteError: the inference server failed: connection refused "
                                 "(2 tries)")
+        time.sleep(HEALTH_CACHE_S)  # the first text streams at once now: the cached "ok" may be younger than that
         health = client.get("/healthz")
         assert health.status_code == 503 and health.get_json()["remote"]["state"] == \
             "unreachable: connection refused"
