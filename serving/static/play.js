@@ -67,6 +67,12 @@ async function openGame(game) {
   }
 }
 
+/** Whether the open game's preset shows its reply while it is written (GET /api/presets `streams`). */
+function streams() {
+  const preset = state.view && state.presets[state.view.preset];
+  return !preset || preset.streams;
+}
+
 /** Follow a job until its turn is written; `pending` is what the page shows while it grows (null: made when the
  * first text arrives, for a job found pending when the game opened). */
 async function runJob(jobId, pending, retry = false) {
@@ -79,7 +85,8 @@ async function runJob(jobId, pending, retry = false) {
   try {
     const job = await followJob(jobId, {
       onQueued: (position) => setStatus(position ? "В очереди: место " + position : "В очереди…"),
-      onRunning: () => setStatus("Модель пишет продолжение…"),
+      onRunning: () => setStatus("Модель пишет продолжение…" + (streams() ? "" : " Этот пресет покажет ответ "
+        + "целиком, когда он будет готов.")),
       onText: (text) => { growing().textContent = text; },
       onDelayed: () => setStatus("Сервер временно не может сохранить ход; ход ждёт в очереди и будет записан позже."),
     });
