@@ -6,6 +6,7 @@ Everything is deterministic for a given corpus, shape and seed.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,7 @@ def build_tiny_model_folder(out_dir: Path, shape: TinyShape = TinyShape(), seed:
 
 # What a trained tiny model's floor is derived from (adventure.models.build_floor keys its cache on them).
 FLOOR_SOURCE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                      "training_config.yaml")
+                      "training_config.yaml", "gamio.json")
 
 
 def build_floor_of(trained: Path, out_dir: Path) -> Path:
@@ -104,4 +105,11 @@ def build_floor_of(trained: Path, out_dir: Path) -> Path:
     model = build_tiny_gpt2(tokenizer, shape, seed)
     log.info("built the untrained floor of %s (seed %d, %d params) in %s", trained, seed, model.num_parameters(),
              out_dir)
-    return save_model_folder(model, tokenizer, out_dir)
+    save_model_folder(model, tokenizer, out_dir)
+    note = trained / "gamio.json"  # the floor reads the language its trained model was declared in
+    if note.is_file():
+        from adventure.model_language import write_language_note
+
+        write_language_note(out_dir, json.loads(note.read_text(encoding="utf-8")).get("language", "ru"),
+                            floor_of="the trained tiny model")
+    return Path(out_dir)

@@ -61,15 +61,25 @@ def story_counts(stories: int, ratios) -> dict[str, int]:
     return counts
 
 
-def assign_splits(tree_ids: list[str], ratios) -> dict[str, str]:
-    """{tree_id: split}: the stories ranked by hash, cut into consecutive runs of story_counts() stories."""
+def assign_splits(tree_ids: list[str], ratios, sizes: dict[str, int] | None = None) -> dict[str, str]:
+    """{tree_id: split}: story_counts() stories per split, by hash rank (train the lowest ranks, then validation,
+    then test). With `sizes` (samples per story), a validation or test story more than twice its split's share of
+    the samples is passed over for the next one in rank, while there are others: one huge story would otherwise
+    be the whole test set."""
     ranked = sorted(set(tree_ids), key=lambda tid: (story_hash(tid), tid))
     counts = story_counts(len(ranked), ratios)
-    assigned, start = {}, 0
-    for split in SPLITS:
-        for tid in ranked[start: start + counts[split]]:
-            assigned[tid] = split
-        start += counts[split]
+    shares = split_ratios(ratios)
+    total = sum((sizes or {}).get(t, 1) for t in ranked)
+    assigned: dict[str, str] = {}
+    free = list(reversed(ranked))  # the small splits take from the top ranks, test first
+    for split in ("test", "validation"):
+        cap = 2 * shares[split] * total
+        for _ in range(counts[split]):
+            fitting = [t for t in free if sizes is None or sizes.get(t, 1) <= cap] or free
+            assigned[fitting[0]] = split
+            free.remove(fitting[0])
+    for tid in free:
+        assigned[tid] = "train"
     return assigned
 
 
@@ -84,7 +94,8 @@ class BuiltDataset:
 def build_samples(stories: list[tuple[str, StoryTree]], ratios, history_turns: int) -> BuiltDataset:
     if len({tree.tree_id for _, tree in stories}) != len(stories):
         raise GamioError("two stories share a tree_id; a story could then land in two splits")
-    by_tree = assign_splits([tree.tree_id for _, tree in stories], ratios)
+    sizes = {tree.tree_id: tree.count_nodes() for _, tree in stories}
+    by_tree = assign_splits([tree.tree_id for _, tree in stories], ratios, sizes)
     samples: dict[str, list[Sample]] = {s: [] for s in SPLITS}
     per_story, splits = {}, {}
     per_split = {s: {"stories": 0, "nodes": 0, "samples": 0, "characters": 0} for s in SPLITS}

@@ -25,6 +25,7 @@ from serving.game.tier import GameTier
 from serving.service import build_service
 from serving.storage import describe, driver_errors
 from serving.web.games import api
+from serving.web.errors import http_headers, http_status
 from serving.web.http import STATIC_DIR
 from serving.web.messages import for_player
 from serving.web.pages import not_found_page, wants_page
@@ -35,6 +36,7 @@ from serving.web.story import story_api
 from serving.web.stream import stream_api
 
 log = logging.getLogger(__name__)
+IMPORT_ENDPOINT = "story_api.import_game"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -56,6 +58,11 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
     app.url_map.merge_slashes = False  # no 308 from //path to a Location built from the Host header
     for blueprint in (api, steering_api, story_api, stream_api, info_api, tokens_api, openai_api, kobold_api):
         app.register_blueprint(blueprint)
+
+    @app.before_request
+    def import_body_limit():
+        if request.endpoint == IMPORT_ENDPOINT:  # whatever gamio exports, it imports: its own, larger limit
+            request.max_content_length = service.limits.max_import_bytes
 
     @app.after_request
     def security_headers(response):
@@ -80,9 +87,10 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        if exc.status == 404 and wants_page():  # /s/<id> of a missing or revoked share
+        status, headers = http_status(exc), http_headers(exc)
+        if status == 404 and wants_page():  # /s/<id> of a missing or revoked share
             return not_found_page()
-        return jsonify(game_error(exc.status, exc.message, exc.headers)), exc.status, exc.headers
+        return jsonify(game_error(status, exc.message, headers)), status, headers
 
     def error(status: int, message: str):
         """The game API's error; under the OpenAI / Kobold routes (an unknown one too) the shape their clients
@@ -100,7 +108,9 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
     def http_error(exc: HTTPException):
         message = exc.description or exc.name
         if isinstance(exc, RequestEntityTooLarge):
-            message = f"the request body is over the limit of {service.limits.max_body_bytes} bytes"
+            key = "max_import_bytes" if request.endpoint == IMPORT_ENDPOINT else "max_body_bytes"
+            message = (f"the request body is over the limit of {request.max_content_length} bytes "
+                       f"(limits.{key})")
         if exc.code == 404 and wants_page():  # an unknown page URL: a Russian page, not JSON
             return not_found_page()
         return error(exc.code or 500, message)

@@ -84,13 +84,27 @@ class QueueConfig:
 class LimitsConfig:
     max_action_chars: int = setting(500, ge=1, help="longer actions get 413")
     max_world_chars: int = setting(4000, ge=1, help="longer worlds get 413 (the prompt budget would cut them)")
-    max_body_bytes: int = setting(65536, ge=1024, help="larger request bodies get 413")
+    max_body_bytes: int = setting(65536, ge=1024, help="larger request bodies get 413 (every route but import)")
+    max_import_bytes: int = setting(8 * 2**20, ge=1024, help="POST /api/games/import takes a JSON export up to this "
+                                                             "size (413 beyond): a long game with edited replies "
+                                                             "exports far more than max_body_bytes")
     max_wait_s: float = setting(30.0, ge=0, help="cap of GET /api/jobs/<id>?wait=")
     max_new_tokens: int = setting(300, ge=1, help="the longest reply a player may ask for (max_new_tokens of a turn "
                                                   "or PATCH; also at most half the model's context)")
+    max_variants_per_turn: int = setting(50, ge=2, help="variants one turn may hold (retries, edited replies, "
+                                                        "imports); beyond: 413 (nothing is dropped)")
     # Per client (the remote address; see trusted_proxies): abuse and fairness (serving/limits.py).
+    max_connections_per_client: int = setting(32, ge=1, help="open connections one address may hold (python -m "
+                                                             "serving; the trusted proxies are exempt): more are "
+                                                             "closed at once, so one client cannot take them all")
+    header_timeout_s: float = setting(10.0, gt=0, help="a connection must send its request line and headers "
+                                                       "within this long (python -m serving): a client trickling "
+                                                       "header lines is closed")
     games_per_minute: int = setting(10, ge=1, help="new games a client may create per minute (429 + Retry-After)")
     turns_per_minute: int = setting(30, ge=1, help="turns and retries a client may send per minute (429)")
+    tools_per_minute: int = setting(300, ge=1, help="token counts (/api/extra/tokencount), context views and steering "
+                                                    "PATCHes a client may send per minute, a bucket of their own "
+                                                    "(the play page's context panel asks as the player types)")
     max_queued_per_client: int = setting(4, ge=1, help="a client's jobs queued or running at once: its share of "
                                                        "the shared queue (429 beyond)")
     max_long_polls: int = setting(32, ge=0, help="?wait= long-polls held at once, in total; must stay below "

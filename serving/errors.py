@@ -1,6 +1,7 @@
-"""Errors a client can cause, each with the HTTP status it answers with (the API contract's error list).
+"""Errors a client can cause, in the game's own terms: what went wrong, never how HTTP says it.
 
-They are GamioErrors: the message names the problem, and the route layer turns one into `{"error": message}`.
+They are GamioErrors: the message names the problem. web/errors.py is the one table that turns each kind into a
+status code and headers (the API contract's error list); compat/ answers them in its clients' shapes from it.
 """
 from __future__ import annotations
 
@@ -8,48 +9,43 @@ from adventure.errors import GamioError
 
 
 class ApiError(GamioError):
-    status = 400
+    """A request the game refuses; `message` is shown to the client as it is."""
 
-    def __init__(self, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-        self.headers = headers or {}
 
 
 class BadRequest(ApiError):
-    status = 400
+    """A malformed request: a wrong type, a value out of range, an unknown field."""
 
 
 class Unauthorized(ApiError):
-    status = 401
-
-    def __init__(self, message: str):
-        super().__init__(message, {"WWW-Authenticate": 'Bearer realm="gamio"'})
+    """No credentials where some are needed (a game token, an API key)."""
 
 
 class Forbidden(ApiError):
-    status = 403
+    """Credentials that do not open this game."""
 
 
 class NotFound(ApiError):
-    status = 404
+    """No such game, turn, job or share."""
 
 
 class Conflict(ApiError):
     """The game's state does not allow it now: a turn is pending, or there is no turn to undo/retry."""
-    status = 409
 
 
 class TooLarge(ApiError):
-    status = 413
+    """A field, a list or a body over its limit."""
 
 
 class TooManyRequests(ApiError):
-    """429 with Retry-After: a rate limit, the client's share of the queue, or the whole queue is full."""
-    status = 429
+    """A rate limit, the client's share of the queue, or the whole queue is full: try again in `retry_after_s`."""
 
     def __init__(self, message: str, retry_after_s: int):
-        super().__init__(message, {"Retry-After": str(max(1, int(retry_after_s)))})
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))
 
 
 class QueueFull(TooManyRequests):
@@ -58,8 +54,7 @@ class QueueFull(TooManyRequests):
 
 class UnsupportedMediaType(ApiError):
     """A body that is not declared as JSON: also what stops a cross-site <form> from posting to the API."""
-    status = 415
 
 
 class Unavailable(ApiError):
-    status = 503
+    """The server cannot do it now (the database refuses writes, the worker stopped, the model did not answer)."""

@@ -18,7 +18,8 @@ from adventure.paths import REPO_ROOT
 _URL = re.compile(r"gamio is serving .* on (http://\S+/)")
 # Load tests play many games from one address, which the per-client limits (rightly) treat as one client.
 ONE_ADDRESS_MANY_PLAYERS = ["limits.games_per_minute=100000", "limits.turns_per_minute=100000",
-                            "limits.max_queued_per_client=100000", "limits.max_long_polls_per_client=100000"]
+                            "limits.max_queued_per_client=100000", "limits.max_long_polls_per_client=100000",
+                            "limits.max_connections_per_client=100000"]
 
 
 class ServerProcess:

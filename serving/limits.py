@@ -133,6 +133,7 @@ class ClientLimits:
         bucket = RateLimit if store is None else (lambda per_minute, what: SharedRateLimit(store, per_minute, what))
         self.games = bucket(int(limits.games_per_minute), "new games")
         self.turns = bucket(int(limits.turns_per_minute), "turns")
+        self.tools = bucket(int(limits.tools_per_minute), "token counts, context views and steering changes")
         self.long_polls = LongPolls(int(limits.max_long_polls), int(limits.max_long_polls_per_client))
 
     def client(self, request) -> str:

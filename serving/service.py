@@ -132,6 +132,7 @@ def build_service(cfg: DictConfig) -> GameTier:
              f"; arena with {sorted(names.values())}" if len(names) > 1 else "")
     return GameTier(store=store, worker=worker, choice=choice, limits=limits, default_world=str(cfg.default_world),
                     janitor=janitor, clients=ClientLimits(limits, store if store.shared else None),
-                    story=StoryEditor(store), presets=presets, viewer=request_side(main),
+                    story=StoryEditor(store, int(cfg.limits.max_variants_per_turn)), presets=presets,
+                    viewer=request_side(main),
                     steering=SteeringConfig(**OmegaConf.to_container(cfg.steering)), api=ApiConfig(**OmegaConf.to_container(cfg.api)), arena_rate=float(cfg.arena.rate),
                     scenarios=scenarios)

@@ -80,6 +80,10 @@ CASES = [  # (stage, overrides, the key the error line must name)
     ("eval", ["extra_generation=[bogus]"], "extra_generation"),
     ("eval", ["report_name=../elsewhere"], "report_name"),
     ("eval", ["playthrough.size=0"], "playthrough.size"),
+    ("eval", ["export=csv"], "export"),
+    ("eval", ["bootstrap.resamples=3"], "bootstrap.resamples"),
+    ("eval", ["likelihood.max_chars=0"], "likelihood.max_chars"),
+    ("eval", ["max_samples.validation=0"], "max_samples.validation"),
     ("eval", [f"dataset={OUTSIDE}/missing"], "dataset"),
 ]
 

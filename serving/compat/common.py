@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from adventure.budget import encode_text
 from serving.errors import ApiError, BadRequest, Unauthorized
+from serving.web.errors import http_headers, http_status
 from serving.web.http import client, json_object, service
 
 STREAM_WAIT_S = 900.0
@@ -47,11 +48,11 @@ def error_body(path: str, status: int, message: str) -> dict | None:
 
 
 def compat_error(exc):
-    status = exc.status if isinstance(exc, ApiError) else (exc.code or 400)
+    status = http_status(exc) if isinstance(exc, ApiError) else (exc.code or 400)
     message = exc.message if isinstance(exc, ApiError) else (exc.description or exc.name)
     if isinstance(exc, RequestEntityTooLarge):
         message = f"the request body is over the limit of {service().limits.max_body_bytes} bytes"
-    headers = exc.headers if isinstance(exc, ApiError) else {}
+    headers = http_headers(exc) if isinstance(exc, ApiError) else {}
     return jsonify(error_body(request.path, status, message)), status, headers
 
 

@@ -16,7 +16,7 @@ from adventure.budget import encode_text
 from adventure.turns import TurnFailure
 from serving.compat.common import Appended, clamp, finish_reason, install, number, request_body, results, run_raw, settings_of, stream_of
 from serving.errors import BadRequest
-from serving.web.http import service
+from serving.web.http import client, service
 
 kobold_api = install(Blueprint("kobold_api", __name__))
 KOBOLD_VERSION, KOBOLDCPP_VERSION = "1.2.5", "1.80"
@@ -54,6 +54,7 @@ def kobold_max_length():
 @kobold_api.post("/api/extra/tokencount")
 def koboldcpp_tokencount():
     """SillyTavern counts a prompt's tokens here to fill the context exactly."""
+    service().clients.tools.take(client())
     prompt = request_body().get("prompt", "")
     if not isinstance(prompt, str):
         raise BadRequest("'prompt' must be a string")

@@ -25,10 +25,15 @@ def steering_update(game, data: dict, presets: dict) -> tuple[Steering, str | No
         steering = updated_steering(Steering.from_dict(game.steering), data)
     except SteeringError as exc:
         raise (TooLarge if exc.too_long else BadRequest)(str(exc)) from None
-    preset = data.get("preset", game.preset)
-    if "preset" in data and preset not in presets:
-        raise BadRequest(f"'preset' must be one of {sorted(presets)}, not {preset!r}")
+    preset = checked_preset(data["preset"], presets) if "preset" in data else game.preset
     return steering, preset
+
+
+def checked_preset(value, presets: dict) -> str | None:
+    """A preset name the server offers, or None: the server's default (PATCH {"preset": null} goes back to it)."""
+    if value is not None and (not isinstance(value, str) or value not in presets):
+        raise BadRequest(f"'preset' must be one of {sorted(presets)} or null, not {value!r}")
+    return value
 
 
 def context_view(viewer: TurnPipeline, game, action: str, presets: dict, *, steering: Steering | None = None,

@@ -26,9 +26,9 @@ from serving.model_choice import ModelChoice
 from serving.queue.jobs import MAIN, RawJob
 from serving.queue.worker import ModelWorker, without_paths
 from serving.storage import Store
-from serving.storage.story import EXPORT_FORMAT, StoryEditor
+from serving.storage.story import ARENA_STATES, EXPORT_FORMAT, StoryEditor
 
-__all__ = ["EXPORT_FORMAT", "GameTier"]
+__all__ = ["ARENA_STATES", "EXPORT_FORMAT", "GameTier"]
 RAW_WAIT_S = 900.0  # an OpenAI / Kobold client waits this long for its reply
 
 
@@ -136,6 +136,9 @@ class GameTier:
         self.worker.cancel(job_id)
 
     def retry(self, game_id: str, client: str) -> tuple[str, int]:
+        turns = self.store.game(game_id).turns
+        if turns:  # (no turn: the store's 409)
+            self.story.refuse_full(turns[-1])
         return self._submit(game_id, "retry", client)
 
     def _submit(self, game_id: str, kind: str, client: str, action: str | None = None, n: int = 1,
@@ -184,6 +187,10 @@ class GameTier:
         """Whether this process holds the job's stream events (it was accepted or generated here)."""
         return self.worker.hub.known(job_id)
 
+    def same_attempt(self, event_id: int) -> bool:
+        """Whether a stream's Last-Event-ID comes from this process's run of its job (queue/streams.py)."""
+        return self.worker.hub.same_attempt(event_id)
+
     def text_streamed(self, job_id: str) -> bool:
         return self.worker.hub.wrote(job_id)
 
@@ -192,7 +199,9 @@ class GameTier:
     def choose(self, game_id: str, index: int, variant: int) -> dict | None:
         return self.story.choose(game_id, index, variant)
 
-    def edit(self, game_id: str, index: int, action: str | None, result: str | None) -> None:
+    def edit(self, game_id: str, index: int, action: str | None, result: str | None, client: str) -> None:
+        """An edit counts as a turn in the client's rate limit: each one grows the story."""
+        self.clients.turns.take(client)
         self.story.edit(game_id, index, action, result)
 
     def redo(self, game_id: str) -> None:

@@ -2,7 +2,9 @@
 
 The worker publishes `token` / `reset` events (adventure/streaming.py) and finally `done` or `failed`; a stream
 reads them from any point (an SSE `Last-Event-ID`), so a client that disconnects loses nothing and a reconnect
-resumes. Event ids count from 1 per job. Events of finished jobs are kept for `keep_s` seconds (at most
+resumes. Event ids count up per job from a base that is the hub's own (random per process): after `kill -9` the
+restarted process runs the job again, and an id from the killed run is recognised as another attempt's
+(`same_attempt`), so the stream starts over with a `reset` instead of gluing new text to the old. Events of finished jobs are kept for `keep_s` seconds (at most
 `max_jobs` jobs), long enough for a reconnect; after that a stream of a done job gets its result in one `reset`.
 The hub also times each job's first token (time to first token, in /healthz).
 
@@ -14,10 +16,13 @@ second `running` comes with a `reset` to "", so the replay never glues two attem
 """
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+
+EVENTS_PER_JOB, ATTEMPTS = 10**6, 10**11
 
 
 @dataclass
@@ -30,6 +35,7 @@ class JobEvents:
 class StreamHub:
     def __init__(self, keep_s: float = 600.0, max_jobs: int = 2000):
         self.keep_s, self.max_jobs = keep_s, max_jobs
+        self.base = secrets.randbelow(ATTEMPTS) * EVENTS_PER_JOB  # ids stay integers of at most 18 digits
         self._jobs: OrderedDict[str, JobEvents] = OrderedDict()
         self._changed = threading.Condition()
         self._queue_changes = 0  # bumped by notify(): waiting streams look at their queue position again
@@ -49,11 +55,16 @@ class StreamHub:
             if kind in ("token", "reset") and not wrote:
                 self.first_token_s.append(time.time() - job.created)
             if kind == "running" and wrote:  # a second attempt: what the first one showed is taken back
-                job.events.append((len(job.events) + 1, "reset", {"text": ""}))
-            job.events.append((len(job.events) + 1, kind, data))
+                job.events.append((self.base + len(job.events) + 1, "reset", {"text": ""}))
+            job.events.append((self.base + len(job.events) + 1, kind, data))
             if kind in ("done", "failed", "cancelled"):
                 job.finished = time.monotonic()
             self._changed.notify_all()
+
+    def same_attempt(self, event_id: int) -> bool:
+        """Whether a client's last event id is one this hub gave (else it saw a run of the job by an earlier
+        process, or made the id up: what it holds must be taken back)."""
+        return self.base < event_id <= self.base + EVENTS_PER_JOB
 
     def known(self, job_id: str) -> bool:
         with self._changed:

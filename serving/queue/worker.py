@@ -224,12 +224,17 @@ class ModelWorker:
                     self._lock.wait()
                 if self._stopping:
                     return
-            if database.probe(self.probe_interval_s) is not None:  # no writes possible: the jobs wait queued
-                with self._lock:
-                    self._lock.wait(self.probe_interval_s)
-                continue
+            writable = database.probe(self.probe_interval_s) is None
             with self._lock:
-                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+                # No writes possible: the game jobs wait queued; raw jobs (OpenAI / Kobold) need no database, so
+                # they still run, instead of holding their client (and a request thread) until writes work.
+                batch = [job_id for job_id in self._queue if writable or job_id in self._raw][:self.max_batch]
+                for job_id in batch:
+                    self._queue.remove(job_id)
+                if not writable and not batch:
+                    self._lock.wait(self.probe_interval_s)
+            if not writable and not batch:
+                continue
             if not batch and self.store.shared:
                 try:
                     batch = self.store.claim_next(self.max_batch)
@@ -258,7 +263,7 @@ class ModelWorker:
             finally:
                 idle = self._requeue(batch, unfinished)
                 self._notify()
-            if idle and database.checkpoint_due(0, idle=True):
+            if idle and writable and database.checkpoint_due(0, idle=True):
                 database.checkpoint()  # idle: the main file gets every finished turn now
 
     def _requeue(self, batch: list[str], unfinished: set[str]) -> bool:
@@ -278,7 +283,7 @@ class ModelWorker:
         started = time.perf_counter()
         planner = planner or self.planner
         stored = [job_id for job_id in batch if job_id not in self._raw]
-        won = set(self.store.claim(stored))
+        won = set(self.store.claim(stored)) if stored else set()  # raw jobs alone touch no database
         for job_id in stored:
             if job_id not in won:  # another process generates it (shared database): not ours to write
                 unfinished.discard(job_id)

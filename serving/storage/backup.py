@@ -22,6 +22,8 @@ from serving.config import is_database_url
 from serving.storage.database import describe
 from serving.storage.sqlite import quick_check
 
+LIVE_FILES = {"": "the database itself", "-wal": "the database's WAL file", "-shm": "the database's shared memory",
+              "-journal": "the database's rollback journal"}
 
 
 def backup(db: str | Path, out: str | Path) -> Path:
@@ -34,8 +36,9 @@ def backup(db: str | Path, out: str | Path) -> Path:
         raise GamioError(f"no database file at {db}")
     if out.is_dir():
         out = out / db.name
-    if out.resolve() == db.resolve():
-        raise GamioError(f"the backup would overwrite the database itself ({out})")
+    live = {Path(f"{db.resolve()}{suffix}"): what for suffix, what in LIVE_FILES.items()}
+    if out.resolve() in live:  # replacing the WAL or shared memory of a running server loses or damages games
+        raise GamioError(f"the backup would overwrite {live[out.resolve()]} ({out}); write it elsewhere")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)

@@ -22,6 +22,15 @@ def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def append_variants(db, game_id: str, idx: int, added: list[dict], stored: list[dict] | None) -> None:
+    """Add variants to a turn without sending its others again: the JSON array grows by one element in SQL (both
+    backends), so an edit or retry writes its own variant, not every variant of the turn (300 edits rewrote a
+    growing list each time). `stored`: the turn's variants when its row has none yet (older rows), else None."""
+    db.execute("UPDATE turns SET variants = CASE WHEN variants IS NULL THEN ? "
+               "ELSE substr(variants, 1, length(variants) - 1) || ? END WHERE game_id = ? AND idx = ?",
+               (None if stored is None else _dumps(stored + added), ", " + _dumps(added)[1:], game_id, idx))
+
+
 class JobQueue:
     """Mixed into Store (storage/store.py), which provides `database`, `owner` and the game helpers."""
 
@@ -96,11 +105,10 @@ class JobQueue:
                 kept = json.loads(last["variants"]) if last["variants"] else \
                     [{"text": last["result"], "text_en": last["result_en"], "model": None}]
                 chosen = len(kept)
-                every = kept + variants
-                db.execute("UPDATE turns SET result = ?, result_en = ?, variants = ?, chosen = ?, created = ? "
+                db.execute("UPDATE turns SET result = ?, result_en = ?, chosen = ?, created = ? "
                            "WHERE game_id = ? AND idx = ?",
-                           (every[chosen]["text"], every[chosen].get("text_en"), _dumps(every), chosen, now,
-                            job["game_id"], idx))
+                           (variants[0]["text"], variants[0].get("text_en"), chosen, now, job["game_id"], idx))
+                append_variants(db, job["game_id"], idx, variants, None if last["variants"] else kept)
                 redo_change = ""
             else:
                 idx = db.execute("SELECT COUNT(*) AS n FROM turns WHERE game_id = ?", (job["game_id"],)).fetchone()["n"]

@@ -62,6 +62,14 @@ def _column(row, name: str):
         return None
 
 
+def new_game_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)  # 256 random bits
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -90,14 +98,18 @@ class Store(JobQueue):
     def create_game(self, world: str, *, arena: bool = False, steering: dict | None = None,
                     preset: str | None = None) -> tuple[str, str]:
         """A new game: (game_id, token). The token is returned once and only its hash is kept."""
-        game_id = uuid.uuid4().hex
-        token = secrets.token_urlsafe(32)  # 256 random bits
+        game_id, token = new_game_id(), new_token()
         with self._transaction() as db:
-            now = time.time()
-            db.execute("INSERT INTO games (id, token_sha256, world, created, touched, arena, steering, preset) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (game_id, token_hash(token), world, now, now, int(arena),
-                                                            json.dumps(steering) if steering else None, preset))
+            self._insert_game(db, game_id, token, world, arena=arena, steering=steering, preset=preset)
         return game_id, token
+
+    @staticmethod
+    def _insert_game(db, game_id: str, token: str, world: str, *, arena: bool, steering: dict | None,
+                     preset: str | None) -> None:
+        now = time.time()
+        db.execute("INSERT INTO games (id, token_sha256, world, created, touched, arena, steering, preset) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (game_id, token_hash(token), world, now, now, int(arena),
+                                                        json.dumps(steering) if steering else None, preset))
 
     def authorize(self, game_id: str, token: str | None) -> None:
         """NotFound for an unknown game, Unauthorized without a token, Forbidden for a wrong one (constant time)."""

@@ -12,18 +12,29 @@ import json
 import secrets
 import time
 
-from serving.errors import BadRequest, Conflict, NotFound
-from serving.storage.store import Store, dumps, turn_record
+from serving.errors import BadRequest, Conflict, NotFound, TooLarge
+from serving.storage.jobs import append_variants
+from serving.storage.store import Store, dumps, new_game_id, new_token, turn_record
 
 EXPORT_FORMAT = "gamio-game"
 EXPORT_VERSION = 1
+MAX_TURN_INDEX = 2**31
+ARENA_STATES = {1: "blind", 2: "voted"}  # turns.arena in an export
 
 
 class StoryEditor:
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store: Store, max_variants: int = 50):
+        self.store, self.max_variants = store, max_variants
+
+    def refuse_full(self, turn) -> None:
+        """A turn at `limits.max_variants_per_turn` takes no more variants (an edit or retry would drop none)."""
+        if len(turn.variants) >= self.max_variants:
+            raise TooLarge(f"turn {turn.index} already has {len(turn.variants)} variants, the limit per turn "
+                           f"(limits.max_variants_per_turn); choose one of them instead")
 
     def _turn(self, db, game_id: str, idx: int):
+        if not 0 <= idx < MAX_TURN_INDEX:  # a URL's index beyond any database integer is just no such turn
+            raise NotFound(f"this game has no turn {idx}")
         row = db.execute("SELECT * FROM turns WHERE game_id = ? AND idx = ?", (game_id, idx)).fetchone()
         if row is None:
             raise NotFound(f"this game has no turn {idx}")
@@ -52,13 +63,20 @@ class StoryEditor:
             models = [v.model for v in turn.variants]
             if turn.arena == 1 and variant < 2:  # the blind pair; once voted, later choices are not votes
                 a, b = turn.variants[:2]
+                if not (a.model and b.model):  # an imported blind turn: its models were never in the export
+                    return None
+                # The vote is recorded before the names leave this transaction, and only by the choice that
+                # moves the turn from blind to voted: two concurrent choices record one vote.
+                claimed = db.execute("UPDATE turns SET arena = 2 WHERE game_id = ? AND idx = ? AND arena = 1",
+                                     (game_id, idx))
+                if not claimed.rowcount:
+                    return None
                 db.execute("INSERT INTO votes (game_id, turn_idx, prompt, text_a, text_b, model_a, model_b, choice, "
                            "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (game_id, idx, turn.prompt or "", a.text, b.text, a.model, b.model,
                             "ab"[variant], time.time()))
-                db.execute("UPDATE turns SET arena = 2 WHERE game_id = ? AND idx = ?", (game_id, idx))
                 return {"models": models, "vote": "ab"[variant]}
-            return {"models": models}
+            return {"models": models} if turn.arena == 2 else None
 
     def edit(self, game_id: str, idx: int, action: str | None, result: str | None) -> None:
         """Edit any turn's action and/or result; an edited result is added as a variant and chosen. English games
@@ -70,9 +88,13 @@ class StoryEditor:
                 db.execute("UPDATE turns SET action = ?, action_en = NULL WHERE game_id = ? AND idx = ?",
                            (action, game_id, idx))
             if result is not None:
-                variants = [v.to_dict() for v in turn.variants] + [{"text": result, "text_en": None, "model": "edited"}]
-                db.execute("UPDATE turns SET result = ?, result_en = NULL, variants = ?, chosen = ? "
-                           "WHERE game_id = ? AND idx = ?", (result, dumps(variants), len(variants) - 1, game_id, idx))
+                self.refuse_full(turn)
+                db.execute("UPDATE turns SET result = ?, result_en = NULL, chosen = ? WHERE game_id = ? AND idx = ?",
+                           (result, len(turn.variants), game_id, idx))
+                legacy = db.execute("SELECT variants IS NULL AS legacy FROM turns WHERE game_id = ? AND idx = ?",
+                                    (game_id, idx)).fetchone()["legacy"]
+                append_variants(db, game_id, idx, [{"text": result, "text_en": None, "model": "edited"}],
+                                [v.to_dict() for v in turn.variants] if legacy else None)
             self._moved(db, game_id)
 
     def redo(self, game_id: str) -> None:
@@ -124,25 +146,35 @@ class StoryEditor:
     # ---- export and import -------------------------------------------------------------------------------
 
     def export(self, game_id: str) -> dict:
+        """The game as JSON. An arena turn says whether it is `blind` or `voted`; a blind turn's pair of variants
+        has no model names (the export must not be a way around the vote), so an imported copy stays blind and
+        can never vote: only the original game votes."""
         game = self.store.game(game_id)
         return {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "world": game.world,
-                "world_en": game.world_en, "steering": game.steering, "preset": game.preset,
+                "world_en": game.world_en, "steering": game.steering, "preset": game.preset, "arena": game.arena,
                 "turns": [{"action": t.action, "action_en": t.action_en, "chosen": t.chosen, "mode": t.mode or "do",
-                           "variants": [{"text": v.text, "text_en": v.text_en, "model": v.model} for v in t.variants]}
+                           "variants": [{"text": v.text, "text_en": v.text_en,
+                                         "model": None if t.arena == 1 and i < 2 else v.model}
+                                        for i, v in enumerate(t.variants)],
+                           **({"arena": ARENA_STATES[t.arena]} if t.arena else {})}
                           for t in game.turns]}
 
-    def import_game(self, data: dict, *, arena: bool = False) -> tuple[str, str]:
-        """A new game from an export (checked by the caller); (game_id, token)."""
-        game_id, token = self.store.create_game(data["world"], arena=arena, steering=data["steering"] or None,
-                                                preset=data["preset"])
+    def import_game(self, data: dict) -> tuple[str, str]:
+        """A new game from an export (checked by the caller); (game_id, token). One transaction: a refused or
+        failed import leaves nothing behind."""
+        game_id, token = new_game_id(), new_token()
         with self.store._transaction() as db:
             now = time.time()
+            self.store._insert_game(db, game_id, token, data["world"], arena=data.get("arena", False),
+                                    steering=data["steering"] or None, preset=data["preset"])
             if data.get("world_en") is not None:
                 db.execute("UPDATE games SET world_en = ? WHERE id = ?", (data["world_en"], game_id))
+            arena_codes = {name: code for code, name in ARENA_STATES.items()}
             for idx, turn in enumerate(data["turns"]):
                 chosen = turn["variants"][turn["chosen"]]
                 db.execute("INSERT INTO turns (game_id, idx, action, result, action_en, result_en, created, "
-                           "variants, chosen, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "variants, chosen, arena, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (game_id, idx, turn["action"], chosen["text"], turn.get("action_en"),
-                            chosen.get("text_en"), now, dumps(turn["variants"]), turn["chosen"], turn.get("mode")))
+                            chosen.get("text_en"), now, dumps(turn["variants"]), turn["chosen"],
+                            arena_codes.get(turn.get("arena"), 0), turn.get("mode")))
         return game_id, token

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from adventure.text import normalize_action
 from serving.errors import BadRequest
-from serving.web.http import authorized, bool_field, client, game_json, int_field, job_json, json_object, service, \
+from serving.web.http import action_field, authorized, bool_field, client, game_json, int_field, job_json, json_object, service, \
     text_field
 
 api = Blueprint("api", __name__)
@@ -62,8 +61,8 @@ def play_turn(game_id: str):
     authorized(game_id)
     data = json_object(required=True)
     action = text_field(data, "action", tier.limits.max_action_chars, required=True)
-    if action.strip() and not normalize_action(action):  # "" continues the story; "  > " says nothing
-        raise BadRequest("'action' is empty: type what your character does")
+    if action.strip():  # "" (or blank) continues the story; an action must say something ("  > " does not)
+        action_field(data, "action", tier.limits.max_action_chars, required=True)
     mode = data.get("mode", "do")
     if mode not in MODES:
         raise BadRequest(f"'mode' must be one of {list(MODES)}, not {mode!r}")

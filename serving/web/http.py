@@ -1,14 +1,16 @@
 """Request parsing shared by the routes: the service, the client, JSON bodies, typed fields, the game's token.
 
-Every refusal is an ApiError with a status and a message naming the field, answered as JSON (serving/app.py).
+Every refusal is an ApiError with a message naming the field, answered as JSON with the status of web/errors.py.
 """
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 from flask import current_app, request
 
+from adventure.text import normalize_action
 from serving.errors import BadRequest, TooLarge, Unauthorized, UnsupportedMediaType
 from serving.web.views import game_view, job_view
 
@@ -36,9 +38,30 @@ def json_body(required: bool):
             raise BadRequest("the request body must be a JSON object")
         return {}
     try:
-        return json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadRequest(f"malformed JSON body: {type(exc).__name__}") from None
+    refuse_invalid_text(data)
+    return data
+
+
+def refuse_invalid_text(data) -> None:
+    """Every string of a body (keys too, at any depth) must be text UTF-8 can store: JSON's `\\ud800` escape
+    gives a lone surrogate, which no database or export can write. Checked once here, before any route reads a
+    field, so that no route fails half way (or stores half an import) on one."""
+    pending = [(data, "body")]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(f"{where} is not valid Unicode text (a lone surrogate escape)") from None
+        elif isinstance(value, dict):
+            pending += [(key, f"a key in {where}") for key in value]
+            pending += [(item, f"{where}.{key}") for key, item in value.items()]
+        elif isinstance(value, list):
+            pending += [(item, f"{where}[{i}]") for i, item in enumerate(value)]
 
 
 def json_object(required: bool) -> dict:
@@ -58,11 +81,17 @@ def text_field(data: dict, key: str, max_chars: int, required: bool) -> str | No
         raise BadRequest(f"{key!r} must be a string, not {type(value).__name__}")
     if len(value) > max_chars:
         raise TooLarge(f"{key!r} is {len(value)} characters long; the limit is {max_chars}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadRequest(f"{key!r} is not valid Unicode text (lone surrogate)") from None
+    refuse_invalid_text(value)  # fields not from a body (query strings) are checked here
     return value
+
+
+def action_field(data: dict, key: str, max_chars: int, required: bool, where: str = "") -> str | None:
+    """An action: text with something to read once normalised (not empty, not only `>` and spaces, control
+    characters or combining marks with nothing to combine with)."""
+    action = text_field(data, key, max_chars, required)
+    if action is not None and not any(unicodedata.category(c)[0] not in "CMZ" for c in normalize_action(action)):
+        raise BadRequest(f"{where}{key!r} is empty: type what your character does")
+    return action
 
 
 def int_field(data: dict, key: str, default: int | None, low: int, high: int) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from serving.game.presets import presets_view
-from serving.web.http import authorized, game_json, json_object, service
+from serving.web.http import authorized, client, game_json, json_object, service
 
 steering_api = Blueprint("steering_api", __name__)
 
@@ -29,6 +29,7 @@ def presets():
 @steering_api.patch("/api/games/<game_id>")
 def patch_game(game_id: str):
     authorized(game_id)
+    service().clients.tools.take(client())
     service().patch(game_id, json_object(required=True))
     return jsonify(game_json(game_id))
 
@@ -37,4 +38,5 @@ def patch_game(game_id: str):
 def context(game_id: str):
     tier = service()
     authorized(game_id)
+    tier.clients.tools.take(client())
     return jsonify(tier.context(tier.game(game_id), request.args.get("action", ""), mode=request.args.get("mode")))

@@ -16,14 +16,15 @@ from adventure.steering import NO_STEERING, SteeringError, updated_steering
 from adventure.story_format import MODES, fold_moves, render_story
 from adventure.text import normalize_action, normalize_result
 from serving.errors import BadRequest, TooLarge
-from serving.game.tier import EXPORT_FORMAT
+from serving.game.context import checked_preset
+from serving.game.tier import ARENA_STATES, EXPORT_FORMAT
 from serving.game.turn_input import move_of
-from serving.web.http import STATIC_DIR, authorized, client, game_json, int_field, json_body, json_object, service, \
+from serving.web.http import STATIC_DIR, action_field, authorized, bool_field, client, game_json, int_field, json_body, json_object, service, \
     text_field
-from serving.web.views import markdown, shared_view
+from serving.web.views import markdown, plain_text, shared_view
 
 story_api = Blueprint("story_api", __name__)
-MAX_IMPORTED_TURNS, MAX_IMPORTED_VARIANTS = 2000, 50
+MAX_IMPORTED_TURNS = 2000
 
 
 @story_api.post("/api/games/<game_id>/turns/<int:index>/choose")
@@ -39,13 +40,11 @@ def edit_turn(game_id: str, index: int):
     svc = service()
     authorized(game_id)
     data = json_object(required=True)
-    action = text_field(data, "action", svc.limits.max_action_chars, required=False)
+    action = action_field(data, "action", svc.limits.max_action_chars, required=False)
     result = text_field(data, "result", svc.steering.max_result_chars, required=False)
     if action is None and result is None:
         raise BadRequest("send 'action' and/or 'result' to edit the turn")
-    if action is not None and not normalize_action(action):
-        raise BadRequest("'action' is empty: type what your character does")
-    svc.edit(game_id, index, action, result)
+    svc.edit(game_id, index, action, result, client())
     return jsonify(game_json(game_id))
 
 
@@ -71,7 +70,7 @@ def export(game_id: str):
         # and narration joined into the text before them: a `>` line is always a player's action)
         world, turns = fold_moves(game.world, [(t.action, t.result, move_of(t.action, t.mode)) for t in game.turns])
         turns = [(normalize_action(a), normalize_result(r)) for a, r in turns]
-        text, mimetype = render_story(normalize_result(world), turns) + "\n", "text/plain"
+        text, mimetype = plain_text(render_story(normalize_result(world), turns)) + "\n", "text/plain"
     elif kind == "md":
         text, mimetype = markdown(game), "text/markdown"
     else:
@@ -96,13 +95,15 @@ def checked_import(data) -> dict:
         where = f"turns[{i}]"
         if not isinstance(turn, dict):
             raise BadRequest(f"{where} must be an object")
-        action = text_field(turn, "action", svc.limits.max_action_chars, required=True)
         mode = turn.get("mode", "do")
         if mode not in MODES:
             raise BadRequest(f"{where}.mode must be one of {list(MODES)}, not {mode!r}")
-        variants = turn.get("variants")
-        if not isinstance(variants, list) or not 1 <= len(variants) <= MAX_IMPORTED_VARIANTS:
-            raise BadRequest(f"{where}.variants must be a list of 1 to {MAX_IMPORTED_VARIANTS} variants")
+        action = (text_field(turn, "action", svc.limits.max_action_chars, required=True) if mode == "continue" else
+                  action_field(turn, "action", svc.limits.max_action_chars, required=True, where=f"{where}."))
+        variants, most = turn.get("variants"), svc.limits.max_variants_per_turn
+        if not isinstance(variants, list) or not 1 <= len(variants) <= most:
+            raise BadRequest(f"{where}.variants must be a list of 1 to {most} variants "
+                             f"(limits.max_variants_per_turn)")
         kept = []
         for v in variants:
             if not isinstance(v, dict):
@@ -110,20 +111,23 @@ def checked_import(data) -> dict:
             kept.append({"text": text_field(v, "text", svc.steering.max_result_chars, required=True),
                          "text_en": text_field(v, "text_en", svc.steering.max_result_chars, required=False),
                          "model": text_field(v, "model", 200, required=False)})
+        arena = turn.get("arena")
+        if arena is not None and (arena not in ARENA_STATES.values() or len(kept) < 2):
+            raise BadRequest(f"{where}.arena must be 'blind' or 'voted' (on a turn of 2 or more variants), "
+                             f"not {arena!r}")
         checked.append({"action": action, "action_en": text_field(turn, "action_en", svc.limits.max_action_chars,
                                                                   required=False),
                         "variants": kept, "chosen": int_field(turn, "chosen", 0, 0, len(kept) - 1),
-                        "mode": mode})
-    steering = data.get("steering") or {}
+                        "mode": mode, **({"arena": arena} if arena else {})})
+    given = data.get("steering") or {}
+    given = given if isinstance(given, dict) else {"memory": given}
     try:
-        steering = updated_steering(NO_STEERING, steering if isinstance(steering, dict) else {"memory": steering})
+        steering = updated_steering(NO_STEERING, given).to_dict()
     except SteeringError as exc:
         raise (TooLarge if exc.too_long else BadRequest)(f"steering: {exc}") from None
-    preset = data.get("preset")
-    if preset is not None and preset not in svc.presets:
-        raise BadRequest(f"'preset' must be one of {sorted(svc.presets)} or null, not {preset!r}")
-    return {"world": world, "world_en": world_en, "turns": checked, "steering": steering.to_dict(),
-            "preset": preset}
+    steering = {key: value for key, value in steering.items() if key in given}  # exactly what the export had
+    return {"world": world, "world_en": world_en, "turns": checked, "steering": steering,
+            "preset": checked_preset(data.get("preset"), svc.presets), "arena": bool_field(data, "arena", False)}
 
 
 @story_api.post("/api/games/import")

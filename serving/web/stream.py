@@ -60,6 +60,10 @@ def job_stream(job_id: str, after: int, granted: bool):
     tier = service()
     yield f"retry: {RETRY_MS}\n\n"
     job = tier.job(job_id)
+    if after and not tier.same_attempt(after):  # the client saw an earlier run (before a restart): start over
+        after = 0
+        if not job.final:  # (a finished job's end below starts with its whole text anyway)
+            yield sse("reset", {"text": ""})
     if job.final and (after == 0 or not tier.streamed_here(job_id)):
         yield from final_events(job, with_text=True)
         return
@@ -93,12 +97,17 @@ def job_stream(job_id: str, after: int, granted: bool):
             yield ": ping\n\n"
 
 
+def event_id(raw: str) -> int:
+    """The event id a reconnect continues after; anything but ASCII digits (`²` passes str.isdigit but not int)
+    starts from the beginning, as a fresh connection."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
+
+
 @stream_api.get("/api/jobs/<job_id>/stream")
 def stream(job_id: str):
     tier = service()
     tier.job(job_id)  # 404 before the stream starts
-    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
-    after = int(raw) if raw.isdigit() else 0
+    after = event_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0")
     who = client()
 
     def events():

@@ -66,13 +66,16 @@ def test_greedy_float32_gives_the_hf_engine_tokens_on_20_prompts(hf, ct2, prompt
 
 
 def test_int8_bits_per_char_within_2_percent_of_hf_float32(hf, ct2, tiny_untrained_dir, artifacts, samples):
-    from eval.likelihood import likelihood
+    from eval.likelihood import likelihood_summary, score_items
 
     int8 = load_engine(ct2_config(), str(tiny_untrained_dir), artifacts)
     assert int8.description == "ct2 int8 on cpu"  # auto: int8 on CPU
-    reference = likelihood(hf, samples)
-    assert likelihood(ct2, samples).item_nll_nats == pytest.approx(reference.item_nll_nats, rel=1e-4)
-    assert likelihood(int8, samples).bits_per_char == pytest.approx(reference.bits_per_char, rel=0.02)
+    replies = [s.target for s in samples]
+    reference = score_items(hf, samples, replies)
+    assert [i.nll_nats for i in score_items(ct2, samples, replies)] == pytest.approx(
+        [i.nll_nats for i in reference], rel=1e-4)
+    assert likelihood_summary(score_items(int8, samples, replies), 0)["bits_per_char"] == pytest.approx(
+        likelihood_summary(reference, 0)["bits_per_char"], rel=0.02)
 
 
 def test_generation_settings_map_to_generate_batch(ct2):

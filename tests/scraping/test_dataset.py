@@ -115,3 +115,13 @@ def test_default_offline_run_builds_a_dataset_split_by_story(tmp_path):
     # Deterministic: the same run in-process gives byte-identical samples.
     run(scraping_cfg(f"paths.artifacts={tmp_path}", f"out_dir={tmp_path / 'again'}"))
     assert (tmp_path / "again" / "samples.jsonl").read_bytes() == (out / "samples.jsonl").read_bytes()
+
+
+def test_one_huge_story_is_not_made_the_whole_test_set_while_others_fit():
+    ids = [f"tree-{i}" for i in range(6)]
+    for huge in ids:  # whichever story is huge, and wherever its hash ranks
+        sizes = {t: (107 if t == huge else 25) for t in ids}
+        splits = assign_splits(ids, RATIOS, sizes)
+        assert Counter(splits.values()) == {"train": 4, "validation": 1, "test": 1}
+        assert splits[huge] == "train"
+    assert assign_splits(ids, RATIOS, {t: 10 for t in ids}) == assign_splits(ids, RATIOS)  # even sizes: hash order

@@ -1,10 +1,12 @@
-"""Fixtures of the serving tests: a server and Chromium per browser test module (test_browser*.py), and the
+"""Fixtures of the serving tests: a server and Chromium per browser test module (test_browser*.py), an app
+factory per module (`make_app(*overrides)`: a test client and its service on the tiny model), and the
 storage backends (one real PostgreSQL server per session)."""
 from __future__ import annotations
 
 import pytest
 
 from tests.helpers.browser import chromium, served
+from tests.helpers.serving import AppFactory
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +22,13 @@ def default_server(trained_artifacts, tmp_path_factory):
     model, over real HTTP: one per session, shared by the modules that play on the defaults."""
     with served(trained_artifacts / "models" / "tiny", tmp_path_factory) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def make_app(tiny_untrained_dir, tmp_path_factory):
+    factory = AppFactory(tiny_untrained_dir, tmp_path_factory)
+    yield factory
+    factory.close()
 
 
 @pytest.fixture(scope="module")

@@ -54,6 +54,71 @@ def test_arena_turns_are_blind_until_the_vote(arena):
     assert [tuple(v) for v in votes] == [(voted["models"][0], voted["models"][1], "b", turn["variants"][1])]
 
 
+def arena_game(client):
+    created = client.post("/api/games", json={"arena": True}).get_json()
+    game_id, auth = created["game_id"], {"Authorization": f"Bearer {created['token']}"}
+    job = client.post(f"/api/games/{game_id}/turns", json={"action": "иду"}, headers=auth).get_json()
+    wait_done(client, job["job_id"])
+    return game_id, auth, job["job_id"]
+
+
+def votes_of(service) -> int:
+    return service.store.database.conn.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+
+
+def test_no_route_reveals_an_unvoted_arena_turn(arena):
+    """Exports (json, txt, md), the share page and its JSON, the game, the job, its stream and the context view:
+    none names the arena's models or maps a variant to one before the vote (issue 24)."""
+    client, service = arena
+    game_id, auth, job_id = arena_game(client)
+    share = client.post(f"/api/games/{game_id}/share", headers=auth).get_json()
+    names = sorted(service.worker.names.values())
+    anywhere = [client.get(f"/api/games/{game_id}/export?format={kind}", headers=auth) for kind in ("json", "txt", "md")]
+    anywhere += [client.get(f"/api/shared/{share['share_id']}"), client.get(share["url"])]
+    owner_views = [client.get(f"/api/games/{game_id}", headers=auth), client.get(f"/api/jobs/{job_id}"),
+                   client.get(f"/api/jobs/{job_id}/stream"), client.get(f"/api/games/{game_id}/context?action=x",
+                                                                       headers=auth)]
+    for response in anywhere + owner_views:
+        assert response.status_code == 200
+        seen = response.get_data(as_text=True) + str(response.headers)
+        assert '"models"' not in seen and "tiny-b" not in seen, response.request.path
+    for response in anywhere:  # not even the main model: a voted game's share page named one model
+        assert not any(name in response.get_data(as_text=True) for name in names), response.request.path
+    exported = anywhere[0].get_json()
+    assert exported["arena"] is True and exported["turns"][0]["arena"] == "blind"
+    assert [v["model"] for v in exported["turns"][0]["variants"]] == [None, None]
+
+
+def test_arena_state_survives_export_and_import_and_votes_once(arena):
+    client, service = arena
+    game_id, auth, _ = arena_game(client)
+    exported = client.get(f"/api/games/{game_id}/export", headers=auth).get_json()
+    copy = client.post("/api/games/import", json=exported).get_json()
+    copy_auth = {"Authorization": f"Bearer {copy['token']}"}
+    assert copy["arena"] is True and copy["turns"][0]["arena"] is True and copy["turns"][0]["voted"] is False
+    assert client.get(f"/api/games/{copy['game_id']}/export", headers=copy_auth).get_json() == exported  # exact
+    before = votes_of(service)
+    chosen = client.post(f"/api/games/{copy['game_id']}/turns/0/choose", json={"variant": 1},
+                         headers=copy_auth).get_json()
+    assert "models" not in chosen and "vote" not in chosen and "models" not in chosen["turns"][0]
+    assert votes_of(service) == before  # a copy never votes: only the original's owner does
+    assert client.post(f"/api/games/{game_id}/turns/0/choose", json={"variant": 0}).status_code == 401
+    assert client.post(f"/api/games/{game_id}/turns/0/choose", json={"variant": 0},
+                       headers=copy_auth).status_code == 403
+    assert votes_of(service) == before
+    voted = client.post(f"/api/games/{game_id}/turns/0/choose", json={"variant": 0}, headers=auth).get_json()
+    assert voted["vote"] == "a" and votes_of(service) == before + 1
+    for variant in (1, 0):
+        again = client.post(f"/api/games/{game_id}/turns/0/choose", json={"variant": variant}, headers=auth)
+        assert "vote" not in again.get_json()
+    assert votes_of(service) == before + 1  # one vote per turn
+    after = client.get(f"/api/games/{game_id}/export", headers=auth).get_json()
+    assert after["turns"][0]["arena"] == "voted"
+    assert [v["model"] for v in after["turns"][0]["variants"]] == voted["models"]
+    revealed = client.post("/api/games/import", json=after).get_json()
+    assert revealed["turns"][0]["voted"] is True and revealed["turns"][0]["models"] == voted["models"]
+
+
 @pytest.mark.slow
 def test_votes_reach_the_eval_report(arena, trained_artifacts, tmp_path):
     client, service = arena

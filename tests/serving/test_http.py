@@ -11,14 +11,7 @@ import socket
 import pytest
 
 from serving.launch import ServerThread
-from tests.helpers.serving import AppFactory, new_game, wait_done
-
-
-@pytest.fixture(scope="module")
-def make_app(tiny_untrained_dir, tmp_path_factory):
-    factory = AppFactory(tiny_untrained_dir, tmp_path_factory)
-    yield factory
-    factory.close()
+from tests.helpers.serving import new_game, wait_done
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import requests
 from serving.client import Player
 from serving.errors import QueueFull
 from serving.limits import RateLimit
+from serving.web.errors import http_status
 from serving.web.messages import for_player
 
 CYRILLIC, LATIN_WORD = re.compile(r"[а-яё]", re.I), re.compile(r"[A-Za-z]{2,}")
@@ -89,9 +90,9 @@ def test_429s_say_what_happened_and_how_long_to_wait():
         for _ in range(3):
             limit.take("1.2.3.4")
     exc = refused.value
-    code, message = for_player(exc.status, exc.message, exc.headers["Retry-After"])
+    code, message = for_player(http_status(exc), exc.message, str(exc.retry_after_s))
     assert code == "rate_limited" and "новых игр" in message and "не больше 2 в минуту" in message
-    assert f"через {exc.headers['Retry-After']} с" in message and "Очередь" not in message
+    assert f"через {exc.retry_after_s} с" in message and "Очередь" not in message
     full = QueueFull("the queue is full (64 turns waiting); try again later", 7)
     assert for_player(429, full.message, "7") == ("queue_full", "Очередь переполнена: ждут 64 ходов. Попробуйте "
                                                                 "снова через 7 с.")

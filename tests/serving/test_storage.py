@@ -257,6 +257,21 @@ def test_online_backup_while_the_server_writes(tmp_path):
     assert not (tmp_path / "out.sqlite").exists()
 
 
+@pytest.mark.parametrize("suffix", ["", "-wal", "-shm"])
+def test_backup_refuses_the_live_database_its_wal_and_shared_memory(tmp_path, suffix):
+    db = tmp_path / "gamio.sqlite"
+    store = open_store(db)
+    store.create_game("мир")
+    live = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    try:
+        refused = subprocess.run([sys.executable, "-m", "serving.backup", str(db), f"{db}{suffix}"], cwd=REPO_ROOT,
+                                 capture_output=True, text=True, timeout=120)
+        assert {p: p.read_bytes() for p in tmp_path.iterdir()} == live  # nothing replaced
+    finally:
+        store.close()
+    assert refused.returncode == 2 and refused.stderr.startswith("error: the backup would overwrite the database")
+
+
 # ---- SIGTERM -----------------------------------------------------------------------------------------------------------
 
 def test_sigterm_closes_the_store_cleanly(tiny_untrained_dir, tmp_path):

@@ -118,7 +118,7 @@ def test_rate_limits_and_shares_are_counted_in_the_database(stores):
         store.take_token("turns:10.0.0.7", 3, "turns")
     with pytest.raises(TooManyRequests) as refused:
         b.take_token("turns:10.0.0.7", 3, "turns")
-    assert int(refused.value.headers["Retry-After"]) >= 1
+    assert refused.value.retry_after_s >= 1
     b.take_token("turns:10.0.0.8", 3, "turns")  # another client has its own bucket
     games = [a.create_game(f"мир {i}")[0] for i in range(3)]
     a.add_job(games[0], "turn", "иду", client="c", max_per_client=2)
@@ -137,6 +137,32 @@ def test_a_finished_job_is_heard_by_the_other_process(stores, db_url):
     time.sleep(0.5)  # the listener connects
     job = played(a, a.create_game("мир")[0])
     assert event.wait(10) and f"done {job}" in heard
+
+
+def test_an_edit_or_retry_writes_its_own_variant_not_the_turns_others(stores, db_url):
+    """300 edits rewrote a turn's whole growing list each time (quadratic writes): each edit and retry now sends
+    one variant, whatever the turn holds; the list reads back exact, in order."""
+    store = stores()
+    story = StoryEditor(store, max_variants=60)
+    game_id, _ = store.create_game("Мир")
+    played(store, game_id, result="Ответ модели.")
+    sent: list[int] = []  # SQLite: characters of SQL with its parameters, per edit
+    if not db_url.startswith("postgres"):
+        store.database.conn.set_trace_callback(lambda sql: sent.__setitem__(-1, sent[-1] + len(sql)))
+    texts = [f"Правка {i}: «{'длинный ответ ' * 150}»" for i in range(40)]
+    for text in texts:
+        sent.append(0)
+        story.edit(game_id, 0, None, text)
+    if not db_url.startswith("postgres"):
+        store.database.conn.set_trace_callback(None)
+        assert max(sent) - min(sent) < 50, sent  # the 40th edit sends what the 1st did (it sent 40x as much)
+    retry = store.add_job(game_id, "retry")
+    assert store.claim([retry]) == [retry]
+    assert store.complete(retry, variants=[{"text": "Повтор.", "text_en": None, "model": "m"}]) is True
+    turn = store.game(game_id).turns[0]
+    assert [v.text for v in turn.variants] == ["Ответ модели.", *texts, "Повтор."]
+    assert [v.model for v in turn.variants] == ["m", *["edited"] * 40, "m"]
+    assert (turn.chosen, turn.result) == (41, "Повтор.") and turn.variants[-1].job == retry
 
 
 def test_moves_lengths_and_cancelling_on_both_backends(stores):
