@@ -29,15 +29,20 @@ def test_a_default_turn_arrives_in_many_pieces_that_add_up_to_the_result(default
     health = requests.get(default_server.url + "healthz", timeout=30).json()
     assert health["engine"].startswith("ct2")
     counts = []
-    for action in ("открываю ворота", "кричу стражу", "иду к башне"):
+    for action in ("открываю ворота", "кричу стражу", "иду к башне", "жду", "стучу", "зову на помощь"):
+        if len(counts) == 3:
+            break
         pieces, turn = stream_turn(default_server.url, action)
+        if not turn["result"]:  # every draw came out empty (the tiny model opened a `> ` line at once): no reply
+            assert pieces == []
+            continue
         tokens = [text for kind, text in pieces if kind == "token"]
         resets = [i for i, (kind, _) in enumerate(pieces) if kind == "reset"]
         assert resets in ([], [len(pieces) - 1]), pieces  # at most one reset, and only at the end
         shown = pieces[-1][1] if resets else "".join(tokens)
         assert shown == turn["result"]
         counts.append(len(tokens))
-    assert min(counts) >= 5, counts  # word by word, not a sentence or a whole reply at a time
+    assert len(counts) == 3 and min(counts) >= 5, counts  # word by word, not a sentence or a whole reply at once
 
 
 def test_openai_and_kobold_streams_arrive_token_by_token(default_server):
