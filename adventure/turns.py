@@ -239,10 +239,11 @@ class TurnPipeline:
 
     # ---- a batch of turns --------------------------------------------------------------------------------
 
-    def run(self, turns: Sequence[TurnInput], *, seed: int | None = None,
-            listener: Listener | None = None) -> list[TurnResult | TurnFailure]:
+    def run(self, turns: Sequence[TurnInput], *, seed: int | None = None, listener: Listener | None = None,
+            stop: Callable[[int], bool] | None = None) -> list[TurnResult | TurnFailure]:
         """Generate the turns; `listener(row, "token" | "reset", text)` hears each reply as it is written
-        (adventure/streaming.py), ending with the row's final result."""
+        (adventure/streaming.py), ending with the row's final result. `stop(row)` true: the row is no longer
+        wanted (a player stopped it); an engine that can ends its generation at the next token."""
         outcomes: list[TurnResult | TurnFailure | None] = [None] * len(turns)
         sides = self.model_side(turns)
         prompts: dict[int, BudgetedPrompt] = {}
@@ -257,7 +258,7 @@ class TurnPipeline:
 
         row_settings = {i: self.row_settings(turns[i]) for i in prompts}
         streams = {i: self._stream(i, turns[i], listener) for i in prompts} if listener else {}
-        generated, cleaned = self._generate_with_redraws(turns, prompts, row_settings, streams, seed)
+        generated, cleaned = self._generate_with_redraws(turns, prompts, row_settings, streams, seed, stop)
 
         done = [i for i in generated if not isinstance(generated[i], Exception)]
         for i in generated:
@@ -287,7 +288,7 @@ class TurnPipeline:
                 streams[i].finish(result)
         return outcomes  # type: ignore[return-value]
 
-    def _generate_with_redraws(self, turns, prompts, row_settings, streams, seed):
+    def _generate_with_redraws(self, turns, prompts, row_settings, streams, seed, stop=None):
         """({row: Generation or that row's exception}, {story row: its cleaned reply}). A sampled story reply that
         cleanup leaves empty is drawn again with the next seed; greedy would only repeat itself, and a raw
         prompt's text is the caller's to judge."""
@@ -295,31 +296,36 @@ class TurnPipeline:
         cleaned: dict = {}
         pending = list(prompts)
         for attempt in range(1 + self.empty_retries):
-            fresh = self._generate(pending, prompts, row_settings, streams, None if seed is None else seed + attempt)
+            fresh = self._generate(pending, prompts, row_settings, streams, None if seed is None else seed + attempt,
+                                   stop)
             # A redraw that fails keeps the empty reply it was meant to improve: a failure would lose the turn.
             generated.update({i: g for i, g in fresh.items() if attempt == 0 or not isinstance(g, Exception)})
             story = [i for i in pending if turns[i].raw is None and not isinstance(generated[i], Exception)]
             cleaned.update({i: clean_generation(_cut(generated[i].text, turns[i].steering), self.special_tokens)
                             for i in story})
-            pending = [i for i in story if row_settings[i].do_sample and not cleaned[i].text.strip()]
+            pending = [i for i in story if row_settings[i].do_sample and not cleaned[i].text.strip()
+                       and not (stop and stop(i))]
             if not pending:
                 break
             log.debug("%d sampled replies came out empty; drawing them again", len(pending))
         return generated, cleaned
 
     def _generate(self, rows: list[int], prompts: dict[int, BudgetedPrompt],
-                  row_settings: dict[int, GenerationSettings], streams: dict, seed: int | None) -> dict:
+                  row_settings: dict[int, GenerationSettings], streams: dict, seed: int | None,
+                  stop: Callable[[int], bool] | None = None) -> dict:
         """{row: Generation or that row's exception}, one engine call per preset: rows with different settings
-        cannot share a generate call."""
+        cannot share a generate call. The progress callback answers whether a row should stop."""
         groups: dict[str, list[int]] = {}
         for i in rows:
             groups.setdefault(repr(row_settings[i]), []).append(i)
         generated = {}
         for group in groups.values():
             progress = None
-            if streams:
+            if streams or stop:
                 def progress(row, ids, group=group):  # noqa: E306 - the engine's row -> this batch's row
-                    streams[group[row]].feed(self.engine.tokenizer.decode(ids, skip_special_tokens=True))
+                    if streams:
+                        streams[group[row]].feed(self.engine.tokenizer.decode(ids, skip_special_tokens=True))
+                    return bool(stop and stop(group[row]))
             out = per_item(lambda ps, s=row_settings[group[0]], p=progress: self.engine.generate(
                 ps, s, seed=seed, on_progress=p if len(ps) == len(group) else None),
                 [prompts[i].input_ids for i in group])

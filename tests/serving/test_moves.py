@@ -77,7 +77,28 @@ def test_say_and_story_modes(default_server, player):
     assert refused.status_code == 400 and refused.json()["code"] == "unknown_value"
 
 
-def test_cancel_a_queued_and_a_running_turn(default_server, player, gate):
+@pytest.fixture
+def token_counts(default_server):
+    """Per engine call, the lengths each row reached as the engine reported its tokens."""
+    engine, calls = default_server.service.worker.pipeline.engine, []
+    original = engine.generate
+
+    def counting(prompts, settings, **kwargs):
+        progress, seen = kwargs.get("on_progress"), []
+        calls.append(seen)
+
+        def spy(row, ids):
+            seen.append(len(ids))
+            return progress(row, ids)
+
+        return original(prompts, settings, **{**kwargs, "on_progress": spy if progress else None})
+
+    engine.generate = counting
+    yield calls
+    del engine.generate
+
+
+def test_cancel_a_queued_and_a_running_turn(default_server, player, gate, token_counts):
     blocker = Player(default_server.url)
     blocker.new_game(WORLD)
     running = blocker.submit("жду")["job_id"]
@@ -99,6 +120,7 @@ def test_cancel_a_queued_and_a_running_turn(default_server, player, gate):
     assert blocker.wait_job(accepted.json()["job_id"])["status"] == "done"
     assert [t["action"] for t in blocker.game()["turns"]] == ["бегу"]  # nothing of the cancelled turn stored
     assert blocker.wait_job(running)["status"] == "cancelled"
+    assert token_counts[0] == [1]  # the stopped turn's generation ended at its first token (ct2 stops the row)
 
 
 def test_reply_length_on_a_turn_and_in_patch(default_server, player, gate):
