@@ -11,6 +11,7 @@ stored, cleaned text, tokenized again; a continuation starts with the space that
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 from adventure.budget import encode_text
@@ -47,8 +48,11 @@ def reply_probs(engine, prompt: str, reply: str, top: int = 5) -> list[TokenProb
     rows = _log_probs(engine, prompt_ids + reply_ids)[len(prompt_ids) - 1: len(prompt_ids) + len(reply_ids) - 1]
     out, shown = [], ""
     for k, (token_id, log_probs) in enumerate(zip(reply_ids, rows)):
+        # A token may end inside a character (byte-level BPE): the character goes with the token that completes it.
         text = tokenizer.decode(reply_ids[: k + 1])
-        piece, shown = text[len(shown):] if text.startswith(shown) else text, text
+        text = text if k == len(reply_ids) - 1 else text.rstrip("\ufffd")
+        piece = text[len(os.path.commonprefix([text, shown])):]
+        shown = text
         best = sorted(range(len(log_probs)), key=log_probs.__getitem__, reverse=True)[:top]
         out.append(TokenProb(piece, math.exp(log_probs[token_id]),
                              [(tokenizer.decode([i]), math.exp(log_probs[i])) for i in best]))

@@ -60,5 +60,7 @@ def test_ct2_and_transformers_give_the_same_probabilities(default_server, traine
     a, b = reply_probs(ct2, prompt, reply), reply_probs(hf, prompt, reply)
     assert [t.text for t in a] == [t.text for t in b] and "".join(t.text for t in a) == reply
     assert max(abs(x.prob - y.prob) for x, y in zip(a, b)) < 0.05  # int8 against float32
+    for odd in ("Дракон 🐉 спит.", "не\ufffdном", "\ufffd\ufffdа"):  # characters split across tokens, and the
+        assert "".join(t.text for t in reply_probs(ct2, prompt, odd)) == odd  # replacement character itself
     continued = reply_probs(hf, "Вы стоите у ворот.", "Ворота открываются.")
     assert "".join(t.text for t in continued) == " Ворота открываются."  # a continuation's joining space
