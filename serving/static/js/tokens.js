@@ -28,8 +28,8 @@ function render(view, tokens) {
     "aria-label": "Токен " + (i + 1) + ": " + percent(token.prob),
     on: { click: () => explain(detail, token) },
   })));
-  view.replaceChildren(el("p", { class: "hint", text: "Вероятность каждого токена по мнению модели: "
-    + "чем ярче, тем увереннее она была." }), text, detail);
+  view.replaceChildren(el("p", { class: "hint", text: "Вероятность каждого токена по мнению модели: светлые "
+    + "она выбрала уверенно, красные — маловероятные." }), text, detail);
 }
 
 function explain(detail, token) {
