@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from adventure.errors import GamioError
-from adventure.story_format import DEFAULT_HISTORY_TURNS, Turn, render_context
+from adventure.story_format import DEFAULT_HISTORY_TURNS, Turn, action_line, render_context
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _longest_suffix_that_fits(text: str, fits) -> int:
     return lo
 
 
-def build_prompt(tokenizer, world: str, history: Sequence[Turn], action: str, *, context_length: int,
+def build_prompt(tokenizer, world: str, history: Sequence[Turn], action: str | None, *, context_length: int,
                  max_new_tokens: int, max_turns: int = DEFAULT_HISTORY_TURNS,
                  steered: Steered | None = None) -> BudgetedPrompt:
     steered = steered or Steered()
@@ -122,7 +122,7 @@ def build_prompt(tokenizer, world: str, history: Sequence[Turn], action: str, *,
     while len(ids) > budget and used:
         used.pop()
         ids = ids_of(world, [], action, used)
-    if len(ids) > budget:
+    if len(ids) > budget and action:  # (a continuation has no action to cut)
         action_cut = _longest_suffix_that_fits(action, lambda a: len(ids_of("", [], a, [])) <= budget)
         action = action[action_cut:]
         ids = ids_of(world, [], action, [])
@@ -156,4 +156,4 @@ def _parts(count, steered: Steered, world: str, history: Sequence[Turn], first_k
     if steered.authors_note:
         turn_parts.insert(max(0, len(turn_parts) - steered.authors_note_depth),
                           part("authors_note", "\n" + steered.authors_note))
-    return parts + turn_parts + [part("action", f"\n> {action}\n")]
+    return parts + turn_parts + ([part("action", action_line(action))] if action is not None else [])

@@ -23,14 +23,17 @@ class CleanedText:
     cut_unfinished: bool  # a trailing unfinished sentence was dropped
 
 
+def cut_invented_action(text: str) -> tuple[str, bool]:
+    """The text before the first line that starts with `>` (the model inventing the player's next move)."""
+    match = _ACTION_LINE.search(text)
+    return (text, False) if match is None else (text[: match.start()], True)
+
+
 def clean_generation(text: str, special_tokens: Iterable[str] = DEFAULT_SPECIAL_TOKENS) -> CleanedText:
     for token in special_tokens:
         if token:
             text = text.replace(token, " ")
-    match = _ACTION_LINE.search(text)
-    cut_action = match is not None
-    if match is not None:
-        text = text[: match.start()]
+    text, cut_action = cut_invented_action(text)
     text = normalize_text(text)
     cut_unfinished = False
     ends = list(_SENTENCE_END.finditer(text))

@@ -8,6 +8,12 @@
 
 A sample for node N is: world + the last K (action, result) pairs on the path before N + "> action_N\n"
 as the prompt, and result_N as the target. Serving builds its prompts with the same functions.
+
+A game also has moves without an action line (serving's input modes): a *continuation* (the player sent no
+action: the model goes on with the story) and *narration* (story mode: the player's text joins the story as
+prose). Neither ever becomes a `> ` line: `fold_moves` joins them into the text before them (the previous result,
+or the world), so every prompt and export keeps exactly the training format, in which a `>` line is always and
+only a player's action. A speech (say mode) is an ordinary action line: "> Вы говорите: «...»".
 """
 from __future__ import annotations
 
@@ -23,6 +29,48 @@ DEFAULT_HISTORY_TURNS = 10  # the seed fed the model the player's last 10 action
 Turn = tuple[str, str]  # (action, result)
 
 
+MODES = ("do", "say", "story", "continue")  # a stored turn's move; "continue": the empty action
+
+
+def say_action(text: str) -> str:
+    """Say mode: the hero's speech as the action line's text."""
+    return f"Вы говорите: «{text}»"
+
+
+def model_action(action: str, mode: str | None) -> str:
+    """The action as the `> ` line states it (do and say modes)."""
+    return say_action(action) if mode == "say" else action
+
+
+def join_prose(before: str, after: str) -> str:
+    """Two pieces of story prose as one text: a blank-free space between them (nothing when one is empty)."""
+    return f"{before} {after}" if before and after else before or after
+
+
+def fold_moves(world: str, turns: Sequence[tuple[str, str, str | None]]) -> tuple[str, list[Turn]]:
+    """(world, [(action line text, result)]) of a game's turns (action, result, mode): continuations and
+    narration are joined into the text before them (see the module docstring); say turns become speech."""
+    folded: list[Turn] = []
+    for action, result, mode in turns:
+        if mode in ("story", "continue"):
+            prose = join_prose(action, result) if mode == "story" else result
+            if folded:
+                last_action, last_result = folded[-1]
+                folded[-1] = (last_action, _paragraphs(last_result, prose, mode))
+            else:
+                world = _paragraphs(world, prose, mode)
+            continue
+        folded.append((model_action(action, mode), result))
+    return world, folded
+
+
+def _paragraphs(before: str, prose: str, mode: str) -> str:
+    """Narration starts a paragraph of its own; a continuation goes on where the text stopped."""
+    if mode == "story" and before and prose:
+        return before + "\n" + prose
+    return join_prose(before, prose)
+
+
 def render_turn(action: str, result: str) -> str:
     return f"\n{ACTION_MARKER}{action}\n{result}"
 
@@ -32,16 +80,22 @@ def render_prompt(world: str, history: Sequence[Turn], action: str) -> str:
     return render_context(world, history, action)
 
 
-def render_context(world: str, history: Sequence[Turn], action: str, *, memory: str = "",
+def render_context(world: str, history: Sequence[Turn], action: str | None, *, memory: str = "",
                    world_info: Sequence[str] = (), note: str = "", note_depth: int = 0) -> str:
     """A game prompt with its steering: memory and world-info texts above the world (each block followed by a
     blank line), the author's note on its own line with `note_depth` turns between it and the new action.
-    Without steering this is exactly the training format."""
+    Without steering this is exactly the training format. `action` None: a continuation, the prompt ends with
+    the story's last text (no action line)."""
     head = (memory + "\n\n" if memory else "") + ("\n".join(world_info) + "\n\n" if world_info else "")
     turns = [render_turn(a, r) for a, r in history]
     if note:
         turns.insert(max(0, len(turns) - note_depth), "\n" + note)
-    return head + world + "".join(turns) + f"\n{ACTION_MARKER}{action}\n"
+    return head + world + "".join(turns) + action_line(action)
+
+
+def action_line(action: str | None) -> str:
+    """What the new move adds after the story: its `> ` line, or nothing for a continuation."""
+    return "" if action is None else f"\n{ACTION_MARKER}{action}\n"
 
 
 def render_story(world: str, history: Sequence[Turn]) -> str:

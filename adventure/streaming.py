@@ -1,16 +1,19 @@
-"""Streaming a reply while it is written, without ever showing text that later disappears.
+"""Streaming a reply while it is written: token by token, with at most one `reset` at the end.
 
 Cleanup cuts an invented `> action` and drops the unfinished last sentence, so the end of a reply is not known
-until the reply is done. A stream therefore shows only the *settled* part of the text so far: the cleaned text up
-to the last sentence end that is already followed by more text (a `.` at the very end may still become `.5` or
-`...`). Everything after it is held back. When the reply is done, the final text normally extends what was shown;
-if it does not (a stop string or banned word cut through a sentence already shown, or a beam search hypothesis
-that finished earlier won over the beams being streamed), the stream says `reset` with the whole text.
+until the reply is done. A Russian reply is shown as it grows anyway (players of every text adventure watch the
+text appear word by word): each event appends what the model wrote since, normalised and with an invented
+`> action` already cut, and a character still being decoded held back. When the reply is done, the final text
+usually extends what was shown; when it does not (cleanup dropped the unfinished last sentence, a stop string or
+banned word cut through text already shown, a beam hypothesis that finished earlier won), the stream ends with one
+`reset` carrying the whole final text. Text that stops extending what was shown is not shown until the end, so
+there is never more than that one `reset` per reply. `settled()` tells how much of the shown text is sure to
+stay (up to the last sentence end more text already follows), for a client that wants to fade the rest.
 
 Events, per reply: ("token", appended text) or ("reset", the whole text so far). Applying them in order gives the
 final text exactly (`apply_events`).
 
-English models stream sentence by sentence: each English sentence that settles is translated on its own; the
+English models stream sentence by sentence, only what has settled: each English sentence that settles is translated on its own; the
 translator cuts a whole reply into the same sentences, so the streamed translation is the final one in the normal
 case (and a reset repairs it otherwise). The game's stop strings and banned words are Russian, so for an English
 model they are applied to the translation (`present`), as the final reply does: a banned word never shows.
@@ -20,8 +23,8 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable
 
-from adventure.cleanup import clean_generation
-from adventure.text import normalize_result
+from adventure.cleanup import clean_generation, cut_invented_action
+from adventure.text import normalize_result, normalize_text
 
 # A sentence end that more text already follows: only then can it not grow into something else.
 _SETTLED_END = re.compile(r"[.!?…][»\"')\]]*(?=\s)")
@@ -37,6 +40,12 @@ def settled(cleaned: str, complete: bool) -> str:
     return cleaned[: ends[-1].end()] if ends else ""
 
 
+def preview(raw: str) -> str:
+    """A partial reply as it may be shown now: normalised, an invented `> action` cut, the unfinished last
+    sentence kept (the final cleanup may still drop it)."""
+    return normalize_text(cut_invented_action(raw)[0])
+
+
 def apply_events(events: Iterable[tuple[str, str]]) -> str:
     text = ""
     for kind, value in events:
@@ -45,7 +54,7 @@ def apply_events(events: Iterable[tuple[str, str]]) -> str:
 
 
 class ReplyStream:
-    """One reply's stream: feed it the model's raw text as it grows; it emits only what has settled."""
+    """One reply's stream: feed it the model's raw text as it grows; it emits what it may show (above)."""
 
     def __init__(self, emit: Callable[[str, str], None], *, prepare: Callable[[str], str] = lambda raw: raw,
                  translate: Callable[[list[str]], list[str]] | None = None,
@@ -58,6 +67,9 @@ class ReplyStream:
 
     def feed(self, raw: str) -> None:
         """The model's raw output so far (special tokens already dropped)."""
+        if self.translate is None:
+            self._preview(raw)
+            return
         cleaned = clean_generation(self.prepare(raw))
         now = settled(cleaned.text, complete=cleaned.cut_action)  # a cut `> action` ends the reply
         if len(now) <= len(self.model_settled) or not now.startswith(self.model_settled):
@@ -66,6 +78,12 @@ class ReplyStream:
         # The translator keeps a piece's leading separator, and cuts a whole reply into the same sentences.
         self.player_text = now if self.translate is None else self.player_text + self.translate([piece])[0]
         self._show(normalize_result(self.present(self.player_text)))
+
+    def _preview(self, raw: str) -> None:
+        """A Russian reply: everything written so far that extends what was shown (see the module docstring)."""
+        text = normalize_result(preview(self.prepare(raw.rstrip("\ufffd"))))
+        if len(text) > len(self.shown) and text.startswith(self.shown):
+            self._show(text)
 
     def finish(self, final: str) -> None:
         """The reply is done: whatever has not been shown yet, or a reset when the final text differs."""

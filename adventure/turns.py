@@ -47,6 +47,7 @@ class TurnInput:
     steering: Steering = NO_STEERING  # memory, author's note, world info, banned words, stop strings
     steering_en: Steering | None = None  # English models: its texts translated (None: translate now)
     raw: str | None = None  # a raw prompt (the OpenAI / Kobold endpoints): no story format, cleanup or translation
+    continuation: bool = False  # no action line: the model goes on from the story's last text (`action` unused)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class TurnPipeline:
             if turn.raw is not None:
                 continue
             wanted += [normalize_result(turn.world)] * (turn.world_en is None)
-            wanted += [normalize_action(turn.action)] * (turn.action_en is None)
+            wanted += [normalize_action(turn.action)] * (turn.action_en is None and not turn.continuation)
             shadow = turn.history_en or ((None, None),) * len(turn.history)
             for (a, r), (a_en, r_en) in zip(turn.history, shadow):  # only what the game has not stored
                 wanted += [normalize_action(a)] * (a_en is None) + [normalize_result(r)] * (r_en is None)
@@ -151,7 +152,8 @@ class TurnPipeline:
             filled = replace(
                 turn,
                 world_en=turn.world_en if turn.world_en is not None else english[normalize_result(turn.world)],
-                action_en=turn.action_en if turn.action_en is not None else english[normalize_action(turn.action)],
+                action_en=turn.action_en if turn.action_en is not None else "" if turn.continuation else
+                english[normalize_action(turn.action)],
                 history_en=tuple((a_en if a_en is not None else english[normalize_action(a)],
                                   r_en if r_en is not None else english[normalize_result(r)])
                                  for (a, r), (a_en, r_en) in zip(turn.history, turn.history_en
@@ -207,7 +209,7 @@ class TurnPipeline:
                           world_info_budget=int(context * self.world_info_share))
         return build_prompt(self.engine.tokenizer, normalize_result(world),
                             [(normalize_action(a), normalize_result(r)) for a, r in history],
-                            normalize_action(action), context_length=context,
+                            None if turn.continuation else normalize_action(action), context_length=context,
                             max_new_tokens=settings.max_new_tokens, max_turns=self.history_turns, steered=steered)
 
     def player_prompt(self, turn: TurnInput, prompt: BudgetedPrompt) -> str:
@@ -220,7 +222,7 @@ class TurnPipeline:
         note = normalize_action(steering.authors_note)
         return render_context(
             normalize_result(turn.world), [(normalize_action(a), normalize_result(r)) for a, r in kept],
-            normalize_action(turn.action), memory=normalize_result(steering.memory),
+            None if turn.continuation else normalize_action(turn.action), memory=normalize_result(steering.memory),
             world_info=[normalize_result(steering.world_info[i].text) for i in prompt.world_info_used],
             note=NOTE_LABELS["ru"].format(note) if note else "", note_depth=steering.authors_note_depth)
 
@@ -237,10 +239,11 @@ class TurnPipeline:
 
     # ---- a batch of turns --------------------------------------------------------------------------------
 
-    def run(self, turns: Sequence[TurnInput], *, seed: int | None = None,
-            listener: Listener | None = None) -> list[TurnResult | TurnFailure]:
+    def run(self, turns: Sequence[TurnInput], *, seed: int | None = None, listener: Listener | None = None,
+            stop: Callable[[int], bool] | None = None) -> list[TurnResult | TurnFailure]:
         """Generate the turns; `listener(row, "token" | "reset", text)` hears each reply as it is written
-        (adventure/streaming.py), ending with the row's final result."""
+        (adventure/streaming.py), ending with the row's final result. `stop(row)` true: the row is no longer
+        wanted (a player stopped it); an engine that can ends its generation at the next token."""
         outcomes: list[TurnResult | TurnFailure | None] = [None] * len(turns)
         sides = self.model_side(turns)
         prompts: dict[int, BudgetedPrompt] = {}
@@ -255,7 +258,7 @@ class TurnPipeline:
 
         row_settings = {i: self.row_settings(turns[i]) for i in prompts}
         streams = {i: self._stream(i, turns[i], listener) for i in prompts} if listener else {}
-        generated, cleaned = self._generate_with_redraws(turns, prompts, row_settings, streams, seed)
+        generated, cleaned = self._generate_with_redraws(turns, prompts, row_settings, streams, seed, stop)
 
         done = [i for i in generated if not isinstance(generated[i], Exception)]
         for i in generated:
@@ -285,7 +288,7 @@ class TurnPipeline:
                 streams[i].finish(result)
         return outcomes  # type: ignore[return-value]
 
-    def _generate_with_redraws(self, turns, prompts, row_settings, streams, seed):
+    def _generate_with_redraws(self, turns, prompts, row_settings, streams, seed, stop=None):
         """({row: Generation or that row's exception}, {story row: its cleaned reply}). A sampled story reply that
         cleanup leaves empty is drawn again with the next seed; greedy would only repeat itself, and a raw
         prompt's text is the caller's to judge."""
@@ -293,31 +296,36 @@ class TurnPipeline:
         cleaned: dict = {}
         pending = list(prompts)
         for attempt in range(1 + self.empty_retries):
-            fresh = self._generate(pending, prompts, row_settings, streams, None if seed is None else seed + attempt)
+            fresh = self._generate(pending, prompts, row_settings, streams, None if seed is None else seed + attempt,
+                                   stop)
             # A redraw that fails keeps the empty reply it was meant to improve: a failure would lose the turn.
             generated.update({i: g for i, g in fresh.items() if attempt == 0 or not isinstance(g, Exception)})
             story = [i for i in pending if turns[i].raw is None and not isinstance(generated[i], Exception)]
             cleaned.update({i: clean_generation(_cut(generated[i].text, turns[i].steering), self.special_tokens)
                             for i in story})
-            pending = [i for i in story if row_settings[i].do_sample and not cleaned[i].text.strip()]
+            pending = [i for i in story if row_settings[i].do_sample and not cleaned[i].text.strip()
+                       and not (stop and stop(i))]
             if not pending:
                 break
             log.debug("%d sampled replies came out empty; drawing them again", len(pending))
         return generated, cleaned
 
     def _generate(self, rows: list[int], prompts: dict[int, BudgetedPrompt],
-                  row_settings: dict[int, GenerationSettings], streams: dict, seed: int | None) -> dict:
+                  row_settings: dict[int, GenerationSettings], streams: dict, seed: int | None,
+                  stop: Callable[[int], bool] | None = None) -> dict:
         """{row: Generation or that row's exception}, one engine call per preset: rows with different settings
-        cannot share a generate call."""
+        cannot share a generate call. The progress callback answers whether a row should stop."""
         groups: dict[str, list[int]] = {}
         for i in rows:
             groups.setdefault(repr(row_settings[i]), []).append(i)
         generated = {}
         for group in groups.values():
             progress = None
-            if streams:
+            if streams or stop:
                 def progress(row, ids, group=group):  # noqa: E306 - the engine's row -> this batch's row
-                    streams[group[row]].feed(self.engine.tokenizer.decode(ids, skip_special_tokens=True))
+                    if streams:
+                        streams[group[row]].feed(self.engine.tokenizer.decode(ids, skip_special_tokens=True))
+                    return bool(stop and stop(group[row]))
             out = per_item(lambda ps, s=row_settings[group[0]], p=progress: self.engine.generate(
                 ps, s, seed=seed, on_progress=p if len(ps) == len(group) else None),
                 [prompts[i].input_ids for i in group])

@@ -1,6 +1,8 @@
 """The Flask app factory, shared by `python -m serving` and any WSGI server (see serving/wsgi.py).
 
-Every error is JSON `{"error": message}`: the API's own errors with their status, Werkzeug's (unknown route,
+Every error is JSON `{"error": message, "code", "message"}` (English for API users; a stable code and a Russian
+message for players: web/messages.py), except a 404 of a page URL (an unknown one, a missing share): a Russian
+HTML page (web/pages.py). The API's own errors with their status, Werkzeug's (unknown route,
 wrong method, body over the size limit) with theirs, a database that fails under a request 503. Anything else
 is a bug, logged with its traceback and answered 500 without details; the tests check that no client input
 gets there. Werkzeug's redirects (`//path` -> `/path`, trailing slashes) are off: they echoed the Host header.
@@ -25,6 +27,10 @@ from serving.storage import describe, driver_errors
 from serving.web.games import api
 from serving.web.errors import http_headers, http_status
 from serving.web.http import STATIC_DIR
+from serving.web.messages import for_player
+from serving.web.pages import not_found_page, wants_page
+from serving.web.server_info import info_api
+from serving.web.tokens import tokens_api
 from serving.web.steering import steering_api
 from serving.web.story import story_api
 from serving.web.stream import stream_api
@@ -50,7 +56,7 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
     app.json.ensure_ascii = False  # Russian stays readable in responses
     app.extensions["gamio"] = service
     app.url_map.merge_slashes = False  # no 308 from //path to a Location built from the Host header
-    for blueprint in (api, steering_api, story_api, stream_api, openai_api, kobold_api):
+    for blueprint in (api, steering_api, story_api, stream_api, info_api, tokens_api, openai_api, kobold_api):
         app.register_blueprint(blueprint)
 
     @app.before_request
@@ -74,13 +80,22 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
     def play_page():
         return send_from_directory(STATIC_DIR, "index.html")
 
+    def game_error(status: int, message: str, headers: dict | None = None) -> dict:
+        """The game API's error: `error` (English, for API users), a stable `code` and a Russian `message`."""
+        code, russian = for_player(status, message, (headers or {}).get("Retry-After"))
+        return {"error": message, "code": code, "message": russian}
+
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return jsonify({"error": exc.message}), http_status(exc), http_headers(exc)
+        status, headers = http_status(exc), http_headers(exc)
+        if status == 404 and wants_page():  # /s/<id> of a missing or revoked share
+            return not_found_page()
+        return jsonify(game_error(status, exc.message, headers)), status, headers
 
     def error(status: int, message: str):
-        """{"error": message}; under the OpenAI / Kobold routes (an unknown one too) the shape their clients read."""
-        return jsonify(error_body(request.path, status, message) or {"error": message}), status
+        """The game API's error; under the OpenAI / Kobold routes (an unknown one too) the shape their clients
+        read."""
+        return jsonify(error_body(request.path, status, message) or game_error(status, message)), status
 
     def database_error(exc: Exception):
         log.error("database error under a request: %s", describe(exc))
@@ -96,6 +111,8 @@ def create_app(cfg: DictConfig, service: GameTier | None = None) -> Flask:
             key = "max_import_bytes" if request.endpoint == IMPORT_ENDPOINT else "max_body_bytes"
             message = (f"the request body is over the limit of {request.max_content_length} bytes "
                        f"(limits.{key})")
+        if exc.code == 404 and wants_page():  # an unknown page URL: a Russian page, not JSON
+            return not_found_page()
         return error(exc.code or 500, message)
 
     @app.errorhandler(Exception)

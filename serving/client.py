@@ -65,14 +65,14 @@ class Player:
         raise RuntimeError(f"queue still full after {max_retries} tries")
 
     def wait_job(self, job_id: str, timeout_s: float = 300.0, wait_s: int = 30) -> dict:
-        """Long-poll the job until it is done or failed."""
+        """Long-poll the job until it is done, failed or cancelled."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             asked = time.monotonic()
             response = self._request("GET", f"/api/jobs/{job_id}", params={"wait": wait_s})
             response.raise_for_status()
             job = response.json()
-            if job["status"] in ("done", "failed"):
+            if job["status"] in ("done", "failed", "cancelled"):
                 return job
             if time.monotonic() - asked < 0.5:  # answered at once: the server's long-poll cap; do not spin
                 time.sleep(1.0)

@@ -89,6 +89,8 @@ class LimitsConfig:
                                                              "size (413 beyond): a long game with edited replies "
                                                              "exports far more than max_body_bytes")
     max_wait_s: float = setting(30.0, ge=0, help="cap of GET /api/jobs/<id>?wait=")
+    max_new_tokens: int = setting(300, ge=1, help="the longest reply a player may ask for (max_new_tokens of a turn "
+                                                  "or PATCH; also at most half the model's context)")
     max_variants_per_turn: int = setting(50, ge=2, help="variants one turn may hold (retries, edited replies, "
                                                         "imports); beyond: 413 (nothing is dropped)")
     # Per client (the remote address; see trusted_proxies): abuse and fairness (serving/limits.py).
@@ -154,6 +156,14 @@ class ArenaConfig:
 
 
 @dataclass
+class ScenariosConfig:
+    """Ready-made openings (GET /api/scenarios; serving/game/scenarios.py)."""
+    corpus: bool = setting(True, help="offer the embedded corpus' stories (data/sample/stories) as scenarios")
+    folder: Optional[str] = setting(None, help="an operator's folder of scenarios: <id>.json (a story tree, or "
+                                               "{title, world}) or <id>.txt (title line, then the world)")
+
+
+@dataclass
 class ApiConfig:
     """The OpenAI- and Kobold-compatible endpoints (serving/compat.py)."""
     keys: List[str] = setting([], help="Bearer keys that open /v1/* and /api/v1|extra/*; empty: open, like the "
@@ -197,6 +207,7 @@ class ServingConfig:
     steering: SteeringConfig = field(default_factory=SteeringConfig)
     arena: ArenaConfig = field(default_factory=ArenaConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    scenarios: ScenariosConfig = field(default_factory=ScenariosConfig)
 
 
 def compose_serving_config(overrides: Sequence[str] = ()) -> DictConfig:

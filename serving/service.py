@@ -21,6 +21,7 @@ from adventure.paths import artifacts_dir
 from adventure.translation import build_translators
 from adventure.turns import TurnPipeline
 from serving.config import ApiConfig, LimitsConfig, SteeringConfig, is_database_url
+from serving.game.scenarios import load_scenarios
 from serving.game.tier import GameTier
 from serving.janitor import Janitor
 from serving.limits import ClientLimits
@@ -87,6 +88,7 @@ def concurrent_batches(cfg: DictConfig, engine) -> int:
 def build_service(cfg: DictConfig) -> GameTier:
     artifacts = artifacts_dir(cfg)
     presets = offered_presets(cfg)  # before anything loads: a refused preset costs no model load
+    scenarios = load_scenarios(cfg.scenarios.folder, bool(cfg.scenarios.corpus), int(cfg.limits.max_world_chars))
     if str(cfg.engine.name) == "openai" and cfg.arena.models:
         raise GamioError(f"arena.models={list(cfg.arena.models)}: engine=openai serves one remote model "
                          f"(engine.model); run an arena with engine=hf, ct2 or vllm")
@@ -132,4 +134,5 @@ def build_service(cfg: DictConfig) -> GameTier:
                     janitor=janitor, clients=ClientLimits(limits, store if store.shared else None),
                     story=StoryEditor(store, int(cfg.limits.max_variants_per_turn)), presets=presets,
                     viewer=request_side(main),
-                    steering=SteeringConfig(**OmegaConf.to_container(cfg.steering)), api=ApiConfig(**OmegaConf.to_container(cfg.api)), arena_rate=float(cfg.arena.rate))
+                    steering=SteeringConfig(**OmegaConf.to_container(cfg.steering)), api=ApiConfig(**OmegaConf.to_container(cfg.api)), arena_rate=float(cfg.arena.rate),
+                    scenarios=scenarios)

@@ -41,7 +41,8 @@ class Engine(Protocol):
     def generate(self, prompts: Sequence[Sequence[int]], settings: GenerationSettings, *,
                  seed: int | None = None, on_progress: Progress | None = None) -> list[Generation]:
         """One continuation per prompt. `on_progress`, when the engine can, hears each row's settled tokens as
-        they grow (streaming); an engine that cannot simply never calls it."""
+        they grow (streaming); an engine that cannot simply never calls it. When it returns true the caller wants
+        no more of that row: an engine that can stop one row (ct2 without beams) ends it there."""
 
     def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *, batch_size: int = 8) -> list[float]:
         """Summed negative log-likelihood (nats) of each (prompt ids, target ids) pair's target given its prompt."""

@@ -25,7 +25,8 @@ a later call's seed changes nothing, and a row's sample depends on the calls mad
 
 Streaming: `generate(..., on_progress=f)` calls f(row, the row's token ids so far) for every new token of every row
 (row: the index in `prompts`), as it is generated when num_beams=1; beam search has no per-token callback in
-CTranslate2, so its rows are reported once, after the batch (the chosen hypothesis).
+CTranslate2, so its rows are reported once, after the batch (the chosen hypothesis). When f returns true, that row
+stops at once (num_beams=1: a player stopped the turn; the other rows go on).
 """
 from __future__ import annotations
 
@@ -86,9 +87,9 @@ class CT2Engine:
         if on_progress is not None:
             so_far: dict[int, list[int]] = {}
 
-            def on_token(row: int, token_id: int) -> None:
+            def on_token(row: int, token_id: int) -> bool:
                 so_far.setdefault(row, []).append(token_id)
-                on_progress(row, list(so_far[row]))
+                return bool(on_progress(row, list(so_far[row])))  # true: the caller wants no more of this row
 
         if seed is not None:
             ctranslate2.set_random_seed(seed)  # takes effect only for a worker thread that has not sampled yet
@@ -155,8 +156,8 @@ class RowStopper:
             return False
         ids = self.ids.setdefault(step.batch_id, [])
         ids.append(step.token_id)
-        if self.on_token is not None:
-            self.on_token(self.rows[step.batch_id], step.token_id)
+        if self.on_token is not None and self.on_token(self.rows[step.batch_id], step.token_id):
+            return True  # the caller stopped this row (a player cancelled the turn)
         if not self.stop_strings:
             return False
         return first_stop(self.tokenizer.decode(ids, skip_special_tokens=True), self.stop_strings) is not None

@@ -37,7 +37,7 @@ def checked_preset(value, presets: dict) -> str | None:
 
 
 def context_view(viewer: TurnPipeline, game, action: str, presets: dict, *, steering: Steering | None = None,
-                 preset: str | None = None, history: bool = True) -> dict:
+                 preset: str | None = None, history: bool = True, mode: str | None = None) -> dict:
     """{prompt, parts, tokens_total, context_limit, context_length, turns_dropped, world_info_triggered}
     (+ prompt_en for English models) of the next turn of `game` with `action`. `history=False`: as if the game
     had no turns yet (does memory and the note fit at all?)."""
@@ -45,7 +45,10 @@ def context_view(viewer: TurnPipeline, game, action: str, presets: dict, *, stee
         game = replace(game, turns=())
     preset = preset if preset is not None else game.preset
     settings = presets.get(preset) if preset else None
-    turn = turn_input(game, action, english=viewer.english, settings=settings, steering=steering)
+    if game.max_new_tokens:  # the reply length the player chose leaves the prompt that much less room
+        settings = replace(settings or viewer.settings, max_new_tokens=game.max_new_tokens)
+    turn = turn_input(game, action, english=viewer.english, settings=settings, steering=steering,
+                      mode=mode if mode in ("do", "say", "story") else None)
     side = viewer.model_side([turn])[0]
     if isinstance(side, TurnFailure):
         raise Unavailable(f"the context cannot be shown now: {side.reason}")

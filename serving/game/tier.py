@@ -11,12 +11,15 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from adventure import token_probs
 from adventure.engines.base import health
 from adventure.generation import GenerationSettings
 from adventure.turns import TurnFailure, TurnPipeline
 from serving.config import ApiConfig, LimitsConfig, SteeringConfig
-from serving.errors import TooLarge, Unavailable
+from serving.errors import BadRequest, Conflict, NotFound, TooLarge, Unavailable
 from serving.game.context import context_view, steering_update
+from serving.game.scenarios import Scenario
+from serving.game.turn_input import move_of
 from serving.janitor import Janitor
 from serving.limits import ClientLimits
 from serving.model_choice import ModelChoice
@@ -45,6 +48,7 @@ class GameTier:
     api: ApiConfig
     arena_rate: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
+    scenarios: dict[str, Scenario] = field(default_factory=dict)  # ready-made openings (game/scenarios.py)
 
     @property
     def arena_models(self) -> list[str]:
@@ -53,6 +57,10 @@ class GameTier:
     @property
     def default_preset(self) -> str:
         return self.worker.pipeline.settings.name
+
+    @property
+    def engine_name(self) -> str:
+        return self.worker.pipeline.engine.name
 
     def close(self) -> None:
         """Stop the threads that write, then checkpoint and close the database (SIGTERM comes here too)."""
@@ -88,19 +96,44 @@ class GameTier:
     def game(self, game_id: str):
         return self.store.game(game_id)
 
-    def create_game(self, world: str | None, arena: bool, client: str):
-        """(game_id, token, the game); a blank world is the server's default."""
+    def create_game(self, world: str | None, arena: bool, client: str, scenario: str | None = None):
+        """(game_id, token, the game); a blank world is the server's default, a scenario gives its own."""
+        if scenario is not None:
+            if world is not None and world.strip():
+                raise BadRequest("send either 'world' or 'scenario', not both")
+            if scenario not in self.scenarios:
+                raise BadRequest(f"unknown scenario {scenario!r}; GET /api/scenarios lists them")
+            world = self.scenarios[scenario].world
         if world is None or not world.strip():
             world = self.default_world
         self.clients.games.take(client)
         game_id, token = self.store.create_game(world, arena=arena)
         return game_id, token, self.store.game(game_id)
 
-    def play(self, game_id: str, action: str, n: int, client: str) -> tuple[str, int]:
+    def play(self, game_id: str, action: str, n: int, client: str, mode: str = "do",
+             max_new_tokens: int | None = None) -> tuple[str, int]:
         """Queue a turn: (job_id, position). An arena game's turn is a blind two-model comparison for
-        `arena.rate` of its turns."""
+        `arena.rate` of its turns. The empty action continues the story (game/turn_input.py: moves)."""
         arena = bool(self.arena_models) and self.store.game(game_id).arena and self.rng.random() < self.arena_rate
-        return self._submit(game_id, "turn", client, action, n=n, arena=arena)
+        return self._submit(game_id, "turn", client, action, n=n, arena=arena, mode=move_of(action, mode),
+                            max_new_tokens=self.checked_length(max_new_tokens))
+
+    @property
+    def max_new_tokens_limit(self) -> int:
+        """The longest reply a player may ask for: `limits.max_new_tokens`, and half the model's context (the
+        prompt keeps the other half)."""
+        return max(1, min(self.limits.max_new_tokens, self.viewer.engine.context_length // 2))
+
+    def checked_length(self, max_new_tokens: int | None) -> int | None:
+        if max_new_tokens is not None and not 1 <= max_new_tokens <= self.max_new_tokens_limit:
+            raise BadRequest(f"'max_new_tokens' must be from 1 to {self.max_new_tokens_limit}, got {max_new_tokens}")
+        return max_new_tokens
+
+    def cancel(self, job_id: str) -> None:
+        """Stop a queued or running job: it ends `cancelled`, nothing of it is stored, its game is free at once
+        (409 for a job that is over)."""
+        self.store.cancel(job_id)
+        self.worker.cancel(job_id)
 
     def retry(self, game_id: str, client: str) -> tuple[str, int]:
         turns = self.store.game(game_id).turns
@@ -109,7 +142,7 @@ class GameTier:
         return self._submit(game_id, "retry", client)
 
     def _submit(self, game_id: str, kind: str, client: str, action: str | None = None, n: int = 1,
-                arena: bool = False) -> tuple[str, int]:
+                arena: bool = False, mode: str | None = None, max_new_tokens: int | None = None) -> tuple[str, int]:
         """409 first (the game's own state), then the client's rate and share, then the queue."""
 
         def check():
@@ -118,7 +151,9 @@ class GameTier:
 
         share = self.limits.max_queued_per_client if self.store.shared else None
         return self.worker.submit(lambda: self.store.add_job(game_id, kind, action, n=n, arena=arena, client=client,
-                                                             max_per_client=share), check=check, client=client)
+                                                             max_per_client=share, mode=mode,
+                                                             max_new_tokens=max_new_tokens),
+                                  check=check, client=client)
 
     def undo(self, game_id: str) -> None:
         self.store.undo(game_id)
@@ -175,17 +210,50 @@ class GameTier:
     def patch(self, game_id: str, data: dict) -> None:
         """Steering and preset; a refused change changes nothing. Memory and the note must fit the context."""
         game = self.store.game(game_id)
+        data = dict(data)
+        length = data.pop("max_new_tokens", game.max_new_tokens)
+        if length is not None and (isinstance(length, bool) or not isinstance(length, int)):
+            raise BadRequest(f"'max_new_tokens' must be an integer from 1 to {self.max_new_tokens_limit} or null, "
+                             f"not {length!r}")
+        self.checked_length(length)
         steering, preset = steering_update(game, data, self.presets)
         if not self.viewer.english:  # memory and the note are never cut: they must fit this model's context
             self.context(game, "", steering=steering, preset=preset, history=False)
         self.story.set_steering(game_id, steering.to_dict(), preset, "preset" in data)
+        if length != game.max_new_tokens:
+            self.store.set_max_new_tokens(game_id, length)
 
-    def context(self, game, action: str, *, steering=None, preset: str | None = None, history: bool = True) -> dict:
+    def context(self, game, action: str, *, steering=None, preset: str | None = None, history: bool = True,
+                mode: str | None = None) -> dict:
         """The prompt the next turn of `game` with `action` would send (the context view)."""
         if len(action) > self.limits.max_action_chars:
             raise TooLarge(f"'action' is {len(action)} characters long; the limit is {self.limits.max_action_chars}")
         return context_view(self.viewer, game, action, self.presets, steering=steering, preset=preset,
-                            history=history)
+                            history=history, mode=mode)
+
+    def token_probs(self, game_id: str, index: int, variant: int | None, top: int) -> dict:
+        """Per token of a turn's reply (the chosen variant, or `variant`): its probability and the alternatives
+        (adventure/token_probs.py). 409 where they are not available: beam presets, engines without the full
+        distribution, English models, replies another model or the player wrote, turns without a stored prompt."""
+        game = self.store.game(game_id)
+        if not 0 <= index < len(game.turns):
+            raise NotFound(f"this game has no turn {index}")
+        turn = game.turns[index]
+        variant = turn.chosen if variant is None else variant
+        if not 0 <= variant < len(turn.variants):
+            raise BadRequest(f"turn {index} has variants 0..{len(turn.variants) - 1}, not {variant}")
+        preset = self.presets.get(game.preset or self.default_preset) or self.worker.pipeline.settings
+        engine, model = self.viewer.engine, turn.variants[variant].model
+        reason = (f"engine={self.engine_name} does not give the full distribution" if not token_probs.supported(engine)
+                  else f"the preset {preset.name} is a beam search" if preset.num_beams > 1
+                  else "an English model's reply is a translation" if self.viewer.english or game.english
+                  else "this reply was not written by the served model" if model not in (None, self.choice.name)
+                  else "this turn's prompt was not stored (an imported turn)" if not turn.prompt else None)
+        if reason:
+            raise Conflict(f"token probabilities are not available: {reason}")
+        probs = token_probs.reply_probs(engine, turn.prompt, turn.variants[variant].text, top)
+        return {"turn": index, "variant": variant, "preset": preset.name, "model": self.choice.name,
+                "tokens": [p.to_dict() for p in probs]}
 
     def share(self, game_id: str) -> str:
         return self.story.share(game_id)

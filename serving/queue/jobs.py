@@ -61,12 +61,15 @@ class JobPlanner:
         stored = ctx.job
         if stored.arena and len(self.pipelines) > 1:
             pair = self.rng.sample(sorted(self.pipelines), 2)  # two different models, in random order
-            return [Row(stored.id, name, job_input(ctx, self.pipelines[name].english, settings)) for name in pair]
+            return [Row(stored.id, name, job_input(ctx, self.pipelines[name].english, settings,
+                                                   self.pipelines[name].settings)) for name in pair]
         n = 1 if stored.kind == "retry" else stored.n
-        return [Row(stored.id, MAIN, job_input(ctx, self.pipelines[MAIN].english, settings))] * n
+        main = self.pipelines[MAIN]
+        return [Row(stored.id, MAIN, job_input(ctx, main.english, settings, main.settings))] * n
 
-    def run(self, rows: list[Row], seed: int | None, publish) -> list[TurnResult | TurnFailure]:
-        """Every row's outcome, in order; `publish(job, kind, text)` hears the first row of each job as written."""
+    def run(self, rows: list[Row], seed: int | None, publish, cancelled=None) -> list[TurnResult | TurnFailure]:
+        """Every row's outcome, in order; `publish(job, kind, text)` hears the first row of each job as written;
+        `cancelled(job)` true: its rows may stop (the player stopped the turn)."""
         outcomes: list[TurnResult | TurnFailure | None] = [None] * len(rows)
         first = {}
         for i, row in enumerate(rows):
@@ -79,7 +82,10 @@ class JobPlanner:
                 if first[rows[row].job] == row:
                     publish(rows[row].job, kind, text)
 
-            out = self.pipelines[name].run([rows[i].turn for i in indexes], seed=seed, listener=listener)
+            def stop(local: int, indexes=indexes) -> bool:
+                return bool(cancelled and cancelled(rows[indexes[local]].job))
+
+            out = self.pipelines[name].run([rows[i].turn for i in indexes], seed=seed, listener=listener, stop=stop)
             for i, outcome in zip(indexes, out):
                 outcomes[i] = outcome
         return outcomes  # type: ignore[return-value]

@@ -49,13 +49,15 @@ class StreamHub:
     def publish(self, job_id: str, kind: str, data: dict) -> None:
         with self._changed:
             job = self._jobs.setdefault(job_id, JobEvents(time.time()))
+            if job.finished is not None and kind in ("token", "reset"):
+                return  # a cancelled job's batch still writes: its stream has ended
             wrote = any(k in ("token", "reset") for _, k, _ in job.events)
             if kind in ("token", "reset") and not wrote:
                 self.first_token_s.append(time.time() - job.created)
             if kind == "running" and wrote:  # a second attempt: what the first one showed is taken back
                 job.events.append((self.base + len(job.events) + 1, "reset", {"text": ""}))
             job.events.append((self.base + len(job.events) + 1, kind, data))
-            if kind in ("done", "failed"):
+            if kind in ("done", "failed", "cancelled"):
                 job.finished = time.monotonic()
             self._changed.notify_all()
 

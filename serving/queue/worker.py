@@ -73,6 +73,7 @@ class ModelWorker:
         self._changed = threading.Condition()  # long-polls wait on it for job state changes
         self._change_count = 0
         self._stopping = False
+        self._cancelled: set[str] = set()  # jobs the player stopped while they run (cleared when their batch ends)
         self._threads: list[threading.Thread] = []
         self._running = 0  # batches being generated now (guarded by _lock)
         self._counting = threading.Lock()  # guards the counters below: several batch threads update them
@@ -151,6 +152,17 @@ class ModelWorker:
                 self._owners[job_id] = client
             self._lock.notify_all()
             return job_id, len(self._queue)
+
+    def cancel(self, job_id: str) -> None:
+        """The player stops a job (the store already says `cancelled`): it leaves the queue and its client's share
+        at once, and its stream ends. A running job's batch goes on; its result is refused when it is written."""
+        with self._lock:
+            if job_id in self._queue:
+                self._queue.remove(job_id)
+            self._owners.pop(job_id, None)
+            self._cancelled.add(job_id)  # a running batch stops its rows at the next token (engines that can)
+        self.hub.publish(job_id, "cancelled", {})
+        self._notify()
 
     def position(self, job_id: str) -> int | None:
         """1-based place in the queue (1: in the next batch's first row), None when not waiting."""
@@ -262,6 +274,7 @@ class ModelWorker:
         with self._lock:
             self._queue.extendleft(reversed([job_id for job_id in batch if job_id in unfinished]))
             for job_id in batch:
+                self._cancelled.discard(job_id)
                 if job_id not in unfinished:
                     self._owners.pop(job_id, None)
             self._running -= 1
@@ -291,7 +304,8 @@ class ModelWorker:
             except Exception as exc:  # noqa: BLE001
                 self._fail(job_id, f"cannot read the job: {exc}", unfinished)
         outcomes = planner.run(rows, seed, lambda job_id, kind, text: self.hub.publish(job_id, kind,
-                                                                                              {"text": text}))
+                                                                                              {"text": text}),
+                               cancelled=self._cancelled.__contains__)
         # Raw jobs first: they need no database, so a write refused below cannot send one back to the queue
         # to run (and stream) a second time.
         for job_id, ctx in sorted(contexts.items(), key=lambda item: item[0] not in self._raw):
@@ -314,8 +328,8 @@ class ModelWorker:
                     self._latencies.append(time.time() - ctx.job.created)
                     self.hub.publish(job_id, "done", {})
                 elif written is None:
-                    log.warning("job %s was taken over by another process (its lease lapsed); its result is theirs",
-                                job_id)
+                    log.info("job %s is no longer this process's (cancelled, or taken over by another process "
+                             "after its lease lapsed): its result is not written", job_id)
                 else:
                     self._count_failure()
                     self.hub.publish(job_id, "failed", {"error": "the game changed while this turn was generated"})

@@ -113,9 +113,10 @@ class JobQueue:
             else:
                 idx = db.execute("SELECT COUNT(*) AS n FROM turns WHERE game_id = ?", (job["game_id"],)).fetchone()["n"]
                 db.execute("INSERT INTO turns (game_id, idx, action, result, action_en, result_en, created, job_id, "
-                           "variants, chosen, arena, prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                           "variants, chosen, arena, prompt, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
                            (job["game_id"], idx, job["action"], variants[0]["text"], action_en,
-                            variants[0].get("text_en"), now, job_id, _dumps(variants), job["arena"] or 0, prompt))
+                            variants[0].get("text_en"), now, job_id, _dumps(variants), job["arena"] or 0, prompt,
+                            job["mode"]))
                 redo_change = ", redo = NULL"  # a new turn clears what undo kept for redo
             db.execute(f"UPDATE games SET version = version + 1, touched = ?{redo_change} WHERE id = ?",
                        (now, job["game_id"]))

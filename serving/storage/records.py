@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PENDING = ("queued", "running")
-FINAL = ("done", "failed")
+FINAL = ("done", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Turn:
     arena: int = 0  # 0: an ordinary turn; 1: two models' blind variants; 2: the player has voted
     prompt: str | None = None  # what the (main) model was asked
     job_id: str | None = None  # the job whose result the turn holds
+    mode: str | None = None  # do | say | story | continue (storage/../game/turn_input.py); None: do
 
     @property
     def english(self) -> bool:
@@ -58,6 +59,7 @@ class Game:
     arena: bool
     share_id: str | None
     redo_depth: int  # undone turns that redo can bring back
+    max_new_tokens: int | None = None  # the reply length the player chose; None: the preset's
 
     @property
     def english(self) -> bool:
@@ -70,13 +72,15 @@ class Job:
     game_id: str
     kind: str  # turn | retry
     action: str
-    status: str  # queued | running | done | failed
+    status: str  # queued | running | done | failed | cancelled
     error: str | None
     n: int
     arena: bool
     created: float
     started: float | None = None  # when its (last) claim began
     turn: Turn | None = None  # a done job's turn; None once undone or replaced by a retry
+    mode: str | None = None  # the move asked for (None: do)
+    max_new_tokens: int | None = None  # the reply length asked for with the turn (None: the game's)
 
     @property
     def final(self) -> bool:

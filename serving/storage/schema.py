@@ -74,6 +74,13 @@ ADDED_COLUMNS = (
     ("jobs", "claimed_by", "TEXT"),   # the server process generating it (running)
     ("jobs", "lease_until", "{real}"),  # its claim lapses then unless renewed: a dead process's jobs run again
 )
+# Schema version 2 (PostgreSQL): a turn's move and the reply length a player chose.
+ADDED_COLUMNS_2 = (
+    ("turns", "mode", "TEXT"),        # do | say | story | continue; NULL (older rows): do
+    ("jobs", "mode", "TEXT"),         # the move asked for (a retry: the last turn's)
+    ("jobs", "max_new_tokens", "INTEGER"),   # the reply length asked for with the turn; NULL: the game's
+    ("games", "max_new_tokens", "INTEGER"),  # the game's reply length (PATCH); NULL: the preset's
+)
 INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_game ON jobs (game_id, status);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
@@ -88,9 +95,11 @@ POSTGRES_TYPES = {"serial": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION"}
 
 def postgres_migrations() -> list[tuple[int, str]]:
     """(version, SQL) in order; a database at version v runs those above it at start, in one transaction."""
-    columns = "\n".join(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {d.format(**POSTGRES_TYPES)};"
-                        for t, c, d in ADDED_COLUMNS)
-    return [(1, TABLES.format(**POSTGRES_TYPES) + columns + INDEXES)]
+    def columns(added) -> str:
+        return "\n".join(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {d.format(**POSTGRES_TYPES)};"
+                         for t, c, d in added)
+
+    return [(1, TABLES.format(**POSTGRES_TYPES) + columns(ADDED_COLUMNS) + INDEXES), (2, columns(ADDED_COLUMNS_2))]
 
 
 SCHEMA_VERSION = postgres_migrations()[-1][0]

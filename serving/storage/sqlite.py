@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 from adventure.errors import GamioError
 from serving.storage.database import Database, describe, set_meta
-from serving.storage.schema import ADDED_COLUMNS, INDEXES, SQLITE_TYPES, TABLES
+from serving.storage.schema import ADDED_COLUMNS, ADDED_COLUMNS_2, INDEXES, SQLITE_TYPES, TABLES
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000
@@ -93,7 +93,7 @@ class SQLiteDatabase(Database):
             conn.execute("PRAGMA synchronous=FULL")  # a 202 means the job survives a power cut too
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(TABLES.format(**SQLITE_TYPES))
-            for table, column, declaration in ADDED_COLUMNS:  # databases written by an older version
+            for table, column, declaration in ADDED_COLUMNS + ADDED_COLUMNS_2:  # databases written by an older version
                 if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration.format(**SQLITE_TYPES)}")
             conn.executescript(INDEXES)

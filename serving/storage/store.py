@@ -44,13 +44,22 @@ def turn_record(row) -> Turn:
         (Variant(row["result"], row["result_en"]),)
     return Turn(index=row["idx"], action=row["action"], result=row["result"], action_en=row["action_en"],
                 result_en=row["result_en"], variants=variants, chosen=row["chosen"] or 0, arena=row["arena"] or 0,
-                prompt=row["prompt"], job_id=row["job_id"])
+                prompt=row["prompt"], job_id=row["job_id"], mode=_column(row, "mode"))
 
 
 def job_record(row, turn: Turn | None = None) -> Job:
     return Job(id=row["id"], game_id=row["game_id"], kind=row["kind"], action=row["action"], status=row["status"],
                error=row["error"], n=int(row["n"] or 1), arena=bool(row["arena"]), created=row["created"],
-               started=row["started"], turn=turn)
+               started=row["started"], turn=turn, mode=_column(row, "mode"),
+               max_new_tokens=_column(row, "max_new_tokens"))
+
+
+def _column(row, name: str):
+    """A column added in schema version 2 (a redo stack written before it lacks it)."""
+    try:
+        return row[name]
+    except (KeyError, IndexError):
+        return None
 
 
 def new_game_id() -> str:
@@ -127,7 +136,8 @@ class Store(JobQueue):
         return Game(id=game["id"], world=game["world"], world_en=game["world_en"], version=game["version"],
                     turns=tuple(turn_record(t) for t in turns), pending_job=pending["id"] if pending else None,
                     steering=json.loads(game["steering"] or "{}"), preset=game["preset"], arena=bool(game["arena"]),
-                    share_id=game["share_id"], redo_depth=len(json.loads(game["redo"] or "[]")))
+                    share_id=game["share_id"], redo_depth=len(json.loads(game["redo"] or "[]")),
+                    max_new_tokens=game["max_new_tokens"])
 
     def undo(self, game_id: str) -> None:
         """Drop the last turn (kept for redo); refused while a job of the game is pending or with no turn."""
@@ -156,21 +166,22 @@ class Store(JobQueue):
     # ---- accepting jobs ----------------------------------------------------------------------------------
 
     def add_job(self, game_id: str, kind: str, action: str | None = None, *, n: int = 1, arena: bool = False,
-                client: str | None = None, max_per_client: int | None = None) -> str:
+                client: str | None = None, max_per_client: int | None = None, mode: str | None = None,
+                max_new_tokens: int | None = None) -> str:
         """Accept a job: a new turn with `action` (`n` variants; `arena`: two models, blind), or a retry (one more
         variant of the last turn). One pending job per game; with `max_per_client`, the client's share of the
         queue is counted here, in the same transaction (so it holds across server processes)."""
         job_id = secrets.token_urlsafe(16)  # job ids are capabilities (GET /api/jobs has no token): unguessable
         with self._transaction() as db:
-            action = self._check_job(db, game_id, kind, action)
+            action, mode = self._check_job(db, game_id, kind, action, mode=mode)
             if client is not None and max_per_client is not None:
                 self.database.lock_key(db, f"client:{client}")
                 self._refuse_over_share(db, client, max_per_client)
             version = db.execute("SELECT version FROM games WHERE id = ?", (game_id,)).fetchone()["version"]
             now = time.time()
-            db.execute("INSERT INTO jobs (id, game_id, kind, action, game_version, status, created, n, arena, client) "
-                       "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
-                       (job_id, game_id, kind, action, version, now, n, int(arena), client))
+            db.execute("INSERT INTO jobs (id, game_id, kind, action, game_version, status, created, n, arena, client, "
+                       "mode, max_new_tokens) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                       (job_id, game_id, kind, action, version, now, n, int(arena), client, mode, max_new_tokens))
             db.execute("UPDATE games SET touched = ? WHERE id = ?", (now, game_id))
             self.database.notify(db, f"queued {job_id}")
         return job_id
@@ -180,15 +191,36 @@ class Store(JobQueue):
         with self.database.read() as db:
             self._check_job(db, game_id, kind, "", lock=False)
 
-    def _check_job(self, db, game_id: str, kind: str, action: str | None, lock: bool = True) -> str:
+    def _check_job(self, db, game_id: str, kind: str, action: str | None, lock: bool = True,
+                   mode: str | None = None) -> tuple[str, str | None]:
+        """(action, mode) of the job: a retry's are its last turn's."""
         self._refuse_if_pending(db, game_id, lock)
         if kind == "retry":
-            last = db.execute("SELECT action FROM turns WHERE game_id = ? ORDER BY idx DESC LIMIT 1",
+            last = db.execute("SELECT action, mode FROM turns WHERE game_id = ? ORDER BY idx DESC LIMIT 1",
                               (game_id,)).fetchone()
             if last is None:
                 raise Conflict("there is no turn to retry")
-            action = last["action"]
-        return action
+            action, mode = last["action"], last["mode"]
+        return action, mode
+
+    def cancel(self, job_id: str) -> None:
+        """End a queued or running job as `cancelled`: nothing of it is stored (its result, should the batch still
+        finish it, is refused by `complete`), and its game takes a new turn at once. Conflict when it is over."""
+        with self._transaction() as db:
+            row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no job {job_id!r}")
+            if row["status"] not in ("queued", "running"):
+                raise Conflict(f"job {job_id} is already {row['status']}; only a queued or running job can be "
+                               f"cancelled")
+            db.execute("UPDATE jobs SET status = 'cancelled', error = 'cancelled by the player', finished = ? "
+                       "WHERE id = ?", (time.time(), job_id))
+            self.database.notify(db, f"cancelled {job_id}")
+
+    def set_max_new_tokens(self, game_id: str, max_new_tokens: int | None) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE games SET max_new_tokens = ?, touched = ? WHERE id = ?",
+                       (max_new_tokens, time.time(), game_id))
 
     def pending_of(self, client: str) -> int:
         """The client's jobs queued or running, in every process."""

@@ -152,7 +152,7 @@ class StoryEditor:
         game = self.store.game(game_id)
         return {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "world": game.world,
                 "world_en": game.world_en, "steering": game.steering, "preset": game.preset, "arena": game.arena,
-                "turns": [{"action": t.action, "action_en": t.action_en, "chosen": t.chosen,
+                "turns": [{"action": t.action, "action_en": t.action_en, "chosen": t.chosen, "mode": t.mode or "do",
                            "variants": [{"text": v.text, "text_en": v.text_en,
                                          "model": None if t.arena == 1 and i < 2 else v.model}
                                         for i, v in enumerate(t.variants)],
@@ -173,8 +173,8 @@ class StoryEditor:
             for idx, turn in enumerate(data["turns"]):
                 chosen = turn["variants"][turn["chosen"]]
                 db.execute("INSERT INTO turns (game_id, idx, action, result, action_en, result_en, created, "
-                           "variants, chosen, arena) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "variants, chosen, arena, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (game_id, idx, turn["action"], chosen["text"], turn.get("action_en"),
                             chosen.get("text_en"), now, dumps(turn["variants"]), turn["chosen"],
-                            arena_codes.get(turn.get("arena"), 0)))
+                            arena_codes.get(turn.get("arena"), 0), turn.get("mode")))
         return game_id, token

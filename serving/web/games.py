@@ -21,6 +21,7 @@ from serving.web.http import action_field, authorized, bool_field, client, game_
 
 api = Blueprint("api", __name__)
 MAX_VARIANTS = 4
+MODES = ("do", "say", "story")  # a turn's input mode; the empty action continues the story in any mode
 
 
 def accepted(job_id: str, position: int):
@@ -43,7 +44,8 @@ def create_game():
     tier = service()
     data = json_object(required=False)
     world = text_field(data, "world", tier.limits.max_world_chars, required=False)
-    game_id, token, game = tier.create_game(world, bool_field(data, "arena", False), client())
+    scenario = text_field(data, "scenario", 200, required=False)
+    game_id, token, game = tier.create_game(world, bool_field(data, "arena", False), client(), scenario)
     return jsonify({"game_id": game_id, "token": token, "story": game_json(game_id, game)["story"]}), 201
 
 
@@ -58,8 +60,26 @@ def play_turn(game_id: str):
     tier = service()
     authorized(game_id)
     data = json_object(required=True)
-    action = action_field(data, "action", tier.limits.max_action_chars, required=True)
-    return accepted(*tier.play(game_id, action, int_field(data, "n", 1, 1, MAX_VARIANTS), client()))
+    action = text_field(data, "action", tier.limits.max_action_chars, required=True)
+    if action.strip():  # "" (or blank) continues the story; an action must say something ("  > " does not)
+        action_field(data, "action", tier.limits.max_action_chars, required=True)
+    mode = data.get("mode", "do")
+    if mode not in MODES:
+        raise BadRequest(f"'mode' must be one of {list(MODES)}, not {mode!r}")
+    length = data.get("max_new_tokens")
+    if length is not None:
+        length = int_field(data, "max_new_tokens", None, 1, tier.max_new_tokens_limit)
+    return accepted(*tier.play(game_id, action, int_field(data, "n", 1, 1, MAX_VARIANTS), client(), mode, length))
+
+
+@api.post("/api/jobs/<job_id>/cancel")
+def cancel_job(job_id: str):
+    """Stop a queued or running turn (the job id is its capability, like GET): 200 with the job, now
+    `cancelled`; nothing of it is stored and the game takes a new turn at once. 409 for a job that is over."""
+    json_object(required=False)
+    tier = service()
+    tier.cancel(job_id)
+    return jsonify(job_json(tier.job(job_id)))
 
 
 @api.post("/api/games/<game_id>/undo")

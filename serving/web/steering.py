@@ -4,14 +4,17 @@ the presets the server allows, and the context view: the exact prompt the next t
     PATCH /api/games/<id>            any of memory, authors_note, authors_note_depth, world_info, preset,
                                      banned_words, stop -> 200 with the game (400 wrong type / value / unknown
                                      preset, 413 over a length limit; a refused PATCH changes nothing)
-    GET   /api/presets               the preset names a game may choose (no token)
-    GET   /api/games/<id>/context?action=<text>   {prompt, parts, tokens_total, context_limit, turns_dropped,
+    GET   /api/presets               the presets a game may choose (no token): {id: {id, name, description,
+                                     default, streams, token_probs, deterministic, max_new_tokens}}, names and
+                                     descriptions in Russian (serving/game/presets.py)
+    GET   /api/games/<id>/context?action=<text>&mode=<do|say|story>   {prompt, parts, tokens_total, context_limit, turns_dropped,
                                      world_info_triggered} (+ prompt_en for English models)
 """
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from serving.game.presets import presets_view
 from serving.web.http import authorized, client, game_json, json_object, service
 
 steering_api = Blueprint("steering_api", __name__)
@@ -19,7 +22,8 @@ steering_api = Blueprint("steering_api", __name__)
 
 @steering_api.get("/api/presets")
 def presets():
-    return jsonify(sorted(service().presets))
+    tier = service()
+    return jsonify(presets_view(tier.presets, tier.engine_name, tier.default_preset))
 
 
 @steering_api.patch("/api/games/<game_id>")
@@ -35,4 +39,4 @@ def context(game_id: str):
     tier = service()
     authorized(game_id)
     tier.clients.tools.take(client())
-    return jsonify(tier.context(tier.game(game_id), request.args.get("action", "")))
+    return jsonify(tier.context(tier.game(game_id), request.args.get("action", ""), mode=request.args.get("mode")))

@@ -13,11 +13,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from adventure.steering import NO_STEERING, SteeringError, updated_steering
-from adventure.story_format import render_story
+from adventure.story_format import MODES, fold_moves, render_story
 from adventure.text import normalize_action, normalize_result
 from serving.errors import BadRequest, TooLarge
 from serving.game.context import checked_preset
 from serving.game.tier import ARENA_STATES, EXPORT_FORMAT
+from serving.game.turn_input import move_of
 from serving.web.http import STATIC_DIR, action_field, authorized, bool_field, client, game_json, int_field, json_body, json_object, service, \
     text_field
 from serving.web.views import markdown, plain_text, shared_view
@@ -65,9 +66,11 @@ def export(game_id: str):
     if kind == "json":
         return jsonify(svc.export(game_id))
     game = svc.game(game_id)
-    if kind == "txt":  # the story in the `> action` text format, normalised as training reads it
-        turns = [(normalize_action(t.action), normalize_result(t.result)) for t in game.turns]
-        text, mimetype = plain_text(render_story(normalize_result(game.world), turns)) + "\n", "text/plain"
+    if kind == "txt":  # the story in the `> action` text format, normalised as training reads it (continuations
+        # and narration joined into the text before them: a `>` line is always a player's action)
+        world, turns = fold_moves(game.world, [(t.action, t.result, move_of(t.action, t.mode)) for t in game.turns])
+        turns = [(normalize_action(a), normalize_result(r)) for a, r in turns]
+        text, mimetype = plain_text(render_story(normalize_result(world), turns)) + "\n", "text/plain"
     elif kind == "md":
         text, mimetype = markdown(game), "text/markdown"
     else:
@@ -92,7 +95,11 @@ def checked_import(data) -> dict:
         where = f"turns[{i}]"
         if not isinstance(turn, dict):
             raise BadRequest(f"{where} must be an object")
-        action = action_field(turn, "action", svc.limits.max_action_chars, required=True, where=f"{where}.")
+        mode = turn.get("mode", "do")
+        if mode not in MODES:
+            raise BadRequest(f"{where}.mode must be one of {list(MODES)}, not {mode!r}")
+        action = (text_field(turn, "action", svc.limits.max_action_chars, required=True) if mode == "continue" else
+                  action_field(turn, "action", svc.limits.max_action_chars, required=True, where=f"{where}."))
         variants, most = turn.get("variants"), svc.limits.max_variants_per_turn
         if not isinstance(variants, list) or not 1 <= len(variants) <= most:
             raise BadRequest(f"{where}.variants must be a list of 1 to {most} variants "
@@ -111,7 +118,7 @@ def checked_import(data) -> dict:
         checked.append({"action": action, "action_en": text_field(turn, "action_en", svc.limits.max_action_chars,
                                                                   required=False),
                         "variants": kept, "chosen": int_field(turn, "chosen", 0, 0, len(kept) - 1),
-                        **({"arena": arena} if arena else {})})
+                        "mode": mode, **({"arena": arena} if arena else {})})
     given = data.get("steering") or {}
     given = given if isinstance(given, dict) else {"memory": given}
     try:

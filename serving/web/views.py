@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 
+from adventure.story_format import say_action
+from serving.game.turn_input import move_of
+from serving.web.messages import job_failure
+
 PENDING = ("queued", "running")
 
 
 def turn_view(t, english: bool) -> dict:
     """A turn with its variants; an arena turn's models stay hidden until the player has voted."""
     turn = {"index": t.index, "action": t.action, "result": t.result, "variants": [v.text for v in t.variants],
-            "chosen": t.chosen}
+            "chosen": t.chosen, "mode": move_of(t.action, t.mode)}
     if t.arena:
         turn["arena"] = True
         turn["voted"] = t.arena == 2
@@ -22,9 +26,14 @@ def turn_view(t, english: bool) -> dict:
 
 
 def story_view(game) -> list[dict]:
+    """The story as paragraphs: a continuation has no action, narration (story mode) is no action but prose."""
     story = [{"kind": "world", "text": game.world}]
     for t in game.turns:
-        story += [{"kind": "action", "text": t.action}, {"kind": "result", "text": t.result}]
+        move = move_of(t.action, t.mode)
+        if move != "continue":
+            story.append({"kind": "narration" if move == "story" else "action",
+                          "text": say_action(t.action) if move == "say" else t.action})
+        story.append({"kind": "result", "text": t.result})
     return story
 
 
@@ -37,6 +46,7 @@ def game_view(game, model: str, default_preset: str) -> dict:
             "authors_note_depth": steering.get("authors_note_depth", 3),
             "world_info": steering.get("world_info", []), "banned_words": steering.get("banned_words", []),
             "stop": steering.get("stop", []), "preset": game.preset or default_preset,
+            "max_new_tokens": game.max_new_tokens,
             "arena": game.arena, "shared": game.share_id is not None, "can_redo": game.redo_depth > 0}
     if game.share_id:
         view["share_id"] = game.share_id
@@ -66,8 +76,9 @@ def job_view(job, position: int | None, write_error: str | None) -> dict:
         view["turn"] = turn_view(job.turn, job.turn.english)
     elif job.status == "done":
         view["undone"] = True  # its turn was undone or replaced by a retry since: it is no longer in the game
-    elif job.status == "failed":
+    elif job.status in ("failed", "cancelled"):
         view["error"] = job.error
+        view["message"] = job_failure(job.status if job.status == "cancelled" else job.error)
     return view
 
 
@@ -91,7 +102,10 @@ def markdown_text(text: str) -> str:
 
 
 def markdown(game) -> str:
-    lines = ["# gamio", "", markdown_text(game.world), ""]
-    for turn in game.turns:
-        lines += [f"> **{markdown_text(turn.action.replace(chr(10), ' '))}**", "", markdown_text(turn.result), ""]
+    lines = ["# gamio", ""]
+    for entry in story_view(game):  # a continuation has no action line, narration is a paragraph of prose
+        if entry["kind"] == "action":
+            lines += [f"> **{markdown_text(entry['text'].replace(chr(10), ' '))}**", ""]
+        else:
+            lines += [markdown_text(entry["text"]), ""]
     return "\n".join(lines)

@@ -51,3 +51,28 @@ def test_a_world_with_turn_markers_writes_no_fake_turn_into_training_text():
         assert sample.world == normalize_result(tree.world)
         markers = [line for line in sample.prompt.split("\n") if line.startswith(">")]
         assert len(markers) == len(sample.history) + 1, sample.prompt
+
+
+def test_continuations_and_narration_never_become_action_lines():
+    from adventure.story_format import fold_moves, render_context
+
+    moves = [("", "Туман густеет.", "continue"), ("иду", "Вы идёте.", "do"), ("Стой!", "Никто не отвечает.", "say"),
+             ("Вдали звонит колокол.", "Звон стихает.", "story"), ("", "Наступает ночь.", "continue")]
+    world, turns = fold_moves("Лес.", moves)
+    assert world == "Лес. Туман густеет."  # a continuation goes on where the text stopped
+    assert turns == [("иду", "Вы идёте."),
+                     ("Вы говорите: «Стой!»", "Никто не отвечает.\nВдали звонит колокол. Звон стихает. Наступает ночь.")]
+    prompt = render_context(world, turns, None)  # the next move continues: no action line at the end
+    assert prompt.endswith("Наступает ночь.") and [line for line in prompt.split("\n") if line.startswith(">")] == [
+        "> иду", "> Вы говорите: «Стой!»"]
+
+
+def test_a_continuation_prompt_fits_its_budget_and_ends_with_the_story():
+    from adventure.budget import build_prompt
+    from adventure.tiny import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer(["Лес. Вы идёте по лесу.\n> иду\nВы пришли к реке."] * 20, vocab_size=300)
+    history = [("иду", " ".join(["Вы пришли к реке."] * 8))] * 12
+    prompt = build_prompt(tokenizer, "Лес.", history, None, context_length=160, max_new_tokens=40)
+    assert len(prompt.input_ids) <= 120 and prompt.text.endswith("Вы пришли к реке.")
+    assert prompt.turns_dropped > 0 and [p.kind for p in prompt.parts][-1] == "turn"

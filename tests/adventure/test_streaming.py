@@ -1,5 +1,6 @@
-"""Streaming a reply: the shown text only ever grows into the final text (no reset in the normal case, whatever
-the model writes and however the text arrives), replaying the events gives the final result exactly, and the turn
+"""Streaming a reply: the text is shown as it grows, token by token, and only ever grows, with at most one reset
+at the end (cleanup dropped the unfinished tail), whatever the model writes and however the text arrives;
+replaying the events gives the final result exactly, and the turn
 pipeline streams with beam sampling, plain sampling and greedy decoding, and for an English model behind the tiny
 translators."""
 from __future__ import annotations
@@ -21,7 +22,7 @@ pieces = st.sampled_from(["Он", " ушёл", ".", "..", "!", "?", " ", "  ", "
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(pieces, max_size=40))
-def test_the_shown_text_only_grows_into_the_final_text(chunks):
+def test_the_shown_text_grows_and_at_most_one_reset_ends_it(chunks):
     events = []
     stream = ReplyStream(lambda kind, text: events.append((kind, text)))
     raw = ""
@@ -31,7 +32,31 @@ def test_the_shown_text_only_grows_into_the_final_text(chunks):
     final = normalize_result(clean_generation(raw).text)
     stream.finish(final)
     assert apply_events(events) == final
-    assert all(kind == "token" for kind, _ in events)  # nothing shown ever had to be taken back
+    assert all(kind == "token" for kind, _ in events[:-1])  # the shown text only grew while it was written
+    if events and events[-1][0] == "reset":  # taken back once, at the end: the unfinished sentence cleanup dropped
+        assert not final.startswith(apply_events(events[:-1]))
+
+
+def test_a_reply_without_a_sentence_end_arrives_word_by_word():
+    events = []
+    stream = ReplyStream(lambda kind, text: events.append((kind, text)))
+    raw = ""
+    for word in ["Вы", " идёте", " по", " тёмному", " лесу", " и", " слышите", "\n> иду"]:
+        raw += word
+        stream.feed(raw)
+    stream.feed(raw + "\ufffd")  # a character still being decoded is never shown
+    stream.finish(normalize_result(clean_generation(raw).text))
+    assert events == [("token", "Вы"), ("token", " идёте"), ("token", " по"), ("token", " тёмному"),
+                      ("token", " лесу"), ("token", " и"), ("token", " слышите")]  # the invented action never shown
+
+
+def test_an_unfinished_last_sentence_is_shown_then_taken_back_once():
+    events = []
+    stream = ReplyStream(lambda kind, text: events.append((kind, text)))
+    for raw in ["Он ушёл.", "Он ушёл. Потом", "Он ушёл. Потом он"]:
+        stream.feed(raw)
+    stream.finish("Он ушёл.")
+    assert events == [("token", "Он ушёл."), ("token", " Потом"), ("token", " он"), ("reset", "Он ушёл.")]
 
 
 def test_held_back_until_a_sentence_end_is_followed_by_more_text():

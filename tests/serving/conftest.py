@@ -16,6 +16,14 @@ def server(tiny_untrained_dir, tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="session")
+def default_server(trained_artifacts, tmp_path_factory):
+    """`make demo`'s server settings (engine ct2, the default preset, 55 new tokens) on the briefly trained tiny
+    model, over real HTTP: one per session, shared by the modules that play on the defaults."""
+    with served(trained_artifacts / "models" / "tiny", tmp_path_factory) as server:
+        yield server
+
+
 @pytest.fixture(scope="module")
 def make_app(tiny_untrained_dir, tmp_path_factory):
     factory = AppFactory(tiny_untrained_dir, tmp_path_factory)

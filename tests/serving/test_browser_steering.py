@@ -22,7 +22,8 @@ def test_steering_save_refusals_and_what_the_model_sees(server, browser, tmp_pat
     import_game(page, server.url, export_file(tmp_path, WORLD, HISTORY))
     expect(page.locator("#story p.action")).to_have_count(len(HISTORY))
     page.click("#steering-panel > summary")
-    assert page.locator("#preset option").all_inner_texts() == ["gamio", "gamio_sample", "greedy"]
+    assert page.locator("#preset option").all_inner_texts() == ["Как в оригинале (лучи)", "Живой рассказ",
+                                                                "Предсказуемо"]  # Russian names, in id order
 
     # A refused save (400: a world-info entry without keys) is shown, and what was typed stays.
     page.fill("#memory", "Я смотритель маяка.")
@@ -34,7 +35,8 @@ def test_steering_save_refusals_and_what_the_model_sees(server, browser, tmp_pat
     page.click("#wi-add")
     page.locator(".wi-entry .wi-text").fill("Смотритель прячет ключ под лестницей.")
     page.click("#steering-save")
-    expect(page.locator("#steering-status.error")).to_contain_text("needs at least one key")
+    expect(page.locator("#steering-status.error")).to_have_text(
+        "Записи мир-инфо нужен хотя бы один ключ со словом (или отметка «Постоянная»).")
     assert page.input_value("#memory") == "Я смотритель маяка."
     assert page.locator(".wi-entry .wi-text").input_value() == "Смотритель прячет ключ под лестницей."
 

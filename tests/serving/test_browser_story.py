@@ -44,7 +44,7 @@ def test_swipes_choose_edit_undo_and_redo(server, browser):
     page.click(".turn-tools .tool[title^='Исправить']")  # an empty action is refused, the editor stays
     page.fill(".turn-editor .edit-action", "   ")
     page.click(".turn-editor .edit-save")
-    expect(page.locator("#status.error")).to_contain_text("empty")
+    expect(page.locator("#status.error")).to_have_text("Действие пустое: напишите, что делает ваш герой.")
     expect(page.locator(".turn-editor .edit-action")).to_have_value("   ")
     page.click(".turn-editor .edit-cancel")
     expect(page.locator("#story p.action")).to_have_text(["осторожно захожу внутрь"])

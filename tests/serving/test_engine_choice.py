@@ -18,7 +18,8 @@ BEAMS = ("engine={} cannot run {}=2 (beam sampling); use generation=gamio_sample
 
 
 def test_serving_refuses_a_beam_preset_in_one_line_and_exit_2(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "serving", "engine=openai", f"paths.artifacts={tmp_path}"],
+    done = subprocess.run([sys.executable, "-m", "serving", "engine=openai", "generation=gamio",
+                           f"paths.artifacts={tmp_path}"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["error: " + BEAMS.format("openai", "generation.num_beams")]

@@ -107,28 +107,39 @@ def raw_request(url: str, data: bytes) -> tuple[str, dict, bytes]:
     return status, headers, body
 
 
-@pytest.mark.parametrize("request_bytes, status", [
-    (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "400"),
-    (b"POST /api/games HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{}",
-     "413"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
-    (b"GET //nothing HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n", "404"),  # no redirect
-])
-def test_waitress_errors_are_json(app, request_bytes, status):
-    """Errors waitress answers itself (bad framing, a body over limits.max_body_bytes) come as JSON too."""
-    _, service = app
+def raw_app_request(service, request_bytes: bytes):
+    """raw_request against a waitress server of the app around `service`, started for this request."""
     from serving.app import create_app
     from serving.config import compose_serving_config
 
     server = ServerThread(create_app(compose_serving_config(["paths.artifacts=/nonexistent"]), service), threads=2)
     try:
-        line, headers, body = raw_request(server.url, request_bytes)
+        return raw_request(server.url, request_bytes)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "400"),
+    (b"POST /api/games HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{}",
+     "413"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
+    (b"GET //api/nothing HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n", "404"),  # no redirect
+])
+def test_waitress_errors_are_json(app, request_bytes, status):
+    """Errors waitress answers itself (bad framing, a body over limits.max_body_bytes) come as JSON too."""
+    line, headers, body = raw_app_request(app[1], request_bytes)
     assert line.split()[1] == status, line
     assert "location" not in headers
     assert headers["content-type"] == "application/json" and headers["x-content-type-options"] == "nosniff"
     assert json.loads(body)["error"]
+
+
+def test_an_unknown_page_is_a_russian_page_without_a_redirect(app):
+    line, headers, body = raw_app_request(app[1], b"GET //nothing HTTP/1.1\r\nHost: evil.example\r\n"
+                                                   b"Connection: close\r\n\r\n")
+    assert line.split()[1] == "404" and "location" not in headers
+    assert headers["content-type"].startswith("text/html") and "Страница не найдена" in body.decode("utf-8")
 
 
 def test_injected_turn_markers_never_reach_the_prompt(make_app):

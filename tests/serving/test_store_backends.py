@@ -163,3 +163,47 @@ def test_an_edit_or_retry_writes_its_own_variant_not_the_turns_others(stores, db
     assert [v.text for v in turn.variants] == ["Ответ модели.", *texts, "Повтор."]
     assert [v.model for v in turn.variants] == ["m", *["edited"] * 40, "m"]
     assert (turn.chosen, turn.result) == (41, "Повтор.") and turn.variants[-1].job == retry
+
+
+def test_moves_lengths_and_cancelling_on_both_backends(stores):
+    store = stores()
+    game_id, _ = store.create_game("Мир.")
+    job = store.add_job(game_id, "turn", "", mode="continue", max_new_tokens=20)
+    assert (store.job(job).mode, store.job(job).max_new_tokens) == ("continue", 20)
+    store.claim([job])
+    assert store.complete(job, variants=[{"text": "Дальше.", "text_en": None, "model": "m"}]) is True
+    retry = store.add_job(game_id, "retry")
+    assert store.job(retry).mode == "continue"  # a retry repeats its turn's move
+    store.cancel(retry)
+    with pytest.raises(Conflict):
+        store.cancel(retry)  # over: nothing to stop
+    assert store.job(retry).status == "cancelled" and store.game(game_id).pending_job is None
+    running = store.add_job(game_id, "turn", "Вы говорите.", mode="say")
+    store.claim([running])
+    store.cancel(running)
+    assert store.complete(running, variants=[{"text": "x", "text_en": None, "model": "m"}]) is None  # not stored
+    assert [(t.action, t.mode) for t in store.game(game_id).turns] == [("", "continue")]
+    store.set_max_new_tokens(game_id, 40)
+    assert store.game(game_id).max_new_tokens == 40
+    exported = StoryEditor(store).export(game_id)
+    assert exported["turns"][0]["mode"] == "continue"
+    copy_id, _ = StoryEditor(store).import_game({**exported, "turns": [dict(t) for t in exported["turns"]]})
+    assert store.game(copy_id).turns[0].mode == "continue"
+
+
+def test_a_version_1_postgresql_database_is_migrated(postgres_server):
+    url = postgres_server.fresh_url()
+    store = open_store(url)
+    with store._transaction() as db:  # as gamio before schema version 2 left it
+        for table, column in (("turns", "mode"), ("jobs", "mode"), ("jobs", "max_new_tokens"),
+                              ("games", "max_new_tokens")):
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    store.close()
+    store = open_store(url)
+    try:
+        game_id, _ = store.create_game("Мир.")
+        played(store, game_id)
+        assert store.game(game_id).turns[0].mode is None and store.game(game_id).max_new_tokens is None
+    finally:
+        store.close()

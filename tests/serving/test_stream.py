@@ -1,6 +1,7 @@
 """The SSE stream of a game turn over real HTTP (waitress in this process): replaying the events gives the final
 turn.result exactly for the seed's beam sampling (engine=hf: what all live beams agree on), plain sampling and
-greedy decoding, and for an English model behind the tiny translators; the reply grows while it is written;
+greedy decoding, and for an English model behind the tiny translators; the reply grows token by token while it is
+written;
 queue positions, heartbeats, disconnects, reconnects (Last-Event-ID or fresh) and the long-poll cap."""
 from __future__ import annotations
 
@@ -91,14 +92,14 @@ def test_replay_equals_the_final_result(server, preset):
         assert ids == sorted(set(ids))  # increasing, none twice
 
 
-def test_the_reply_grows_sentence_by_sentence(server):
+def test_the_reply_grows_token_by_token(server):
     url, service = server
     p = player(url)
     with scripted(service.worker.pipeline, SCRIPT_RU):
         job_id = p.submit("жду")["job_id"]
         events = read(p.stream_job(job_id))
     tokens = [e["data"]["text"] for e in events if e.get("event") == "token"]
-    assert tokens == ["Ворота открываются.", " Во дворе темно, «где-то» лает собака!", " Вы слышите шаги..."]
+    assert len(tokens) >= 10 and tokens[0] in "Ворота открываются."  # word by word, not sentence by sentence
     assert "reset" not in kinds(events)  # nothing shown was taken back: the invented action never appeared
     assert replay(events) == events[-1]["data"]["turn"]["result"] == "".join(tokens)
     first_token = next(e["at"] for e in events if e.get("event") == "token")

@@ -42,7 +42,7 @@ def test_a_turn_is_served_by_vllm(server):
     health = requests.get(url + "healthz", timeout=30).json()
     assert health["status"] == "ok" and health["engine"].startswith("vllm float32 on cpu")
     assert health["concurrent_batches"] == 8 and "remote" not in health
-    assert requests.get(url + "api/presets", timeout=30).json() == ["gamio_sample", "greedy"]
+    assert list(requests.get(url + "api/presets", timeout=30).json()) == ["gamio_sample", "greedy"]
     player = Player(url)
     player.new_game()
     job = player.play("иду")

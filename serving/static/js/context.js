@@ -24,7 +24,8 @@ export async function showContext() {
   const action = $("action").value;
   setStatus("Собираю запрос…", false, "context-summary");
   try {
-    const context = await api("GET", gamePath("/context?action=" + encodeURIComponent(action)));
+    const context = await api("GET", gamePath("/context?action=" + encodeURIComponent(action) + "&mode="
+      + encodeURIComponent($("mode").value)));
     renderContext(context);
   } catch (error) {
     setStatus(error.message, true, "context-summary");

@@ -6,6 +6,10 @@ export const state = {
   game: null, // {id, token} of the open game
   view: null, // the game as GET /api/games/<id> last returned it
   busy: false,
+  presets: {}, // GET /api/presets: {id: {name, description, streams, token_probs, deterministic, ...}}
+  scenarios: [], // GET /api/scenarios: [{id, title, world}]
+  info: null, // GET /api/info: {model, demo_model, arena, max_new_tokens_limit, ...}
+  jobId: null, // the job being followed (the stop button cancels it)
 };
 
 export function refreshControls() {

@@ -10,6 +10,7 @@ const splitList = (text) => text.split(",").map((s) => s.trim()).filter(Boolean)
 
 export function initSteering() {
   for (const id of Object.keys(LIMITS)) $(id).addEventListener("input", () => updateCounter(id));
+  $("preset").addEventListener("change", describePreset);
   $("wi-add").addEventListener("click", () => {
     const entry = worldInfoEntry({ keys: [], text: "", constant: false });
     $("world-info").append(entry);
@@ -19,14 +20,29 @@ export function initSteering() {
   $("steering-save").addEventListener("click", save);
 }
 
+/** The presets (GET /api/presets: Russian names and descriptions, what each can do), into the select. */
 export async function loadPresets() {
   try {
-    const names = await api("GET", "/api/presets");
-    $("preset").replaceChildren(...names.map((name) => el("option", { value: name, text: name })));
+    state.presets = await api("GET", "/api/presets");
+    $("preset").replaceChildren(...Object.values(state.presets).map((p) =>
+      el("option", { value: p.id, text: p.name, title: p.description })));
     if (state.view) $("preset").value = state.view.preset;
+    describePreset();
   } catch (error) {
     setStatus("Список пресетов недоступен: " + error.message, true, "steering-status");
   }
+}
+
+/** A preset's description under the select, and what it means for streaming and retries. */
+export function describePreset() {
+  const saved = state.view && state.presets[state.view.preset];
+  $("greedy-hint").hidden = !(saved && saved.deterministic);
+  const preset = state.presets[$("preset").value];
+  if (!preset) { setStatus("", false, "preset-hint"); return; }
+  const notes = [preset.description];
+  if (!preset.streams) notes.push("Ответ появится целиком, когда будет готов.");
+  if (!preset.token_probs) notes.push("Вероятности токенов для него не показываются.");
+  setStatus(notes.join(" "), false, "preset-hint");
 }
 
 function updateCounter(id) {
@@ -43,6 +59,7 @@ export function fillSteering(view) {
     $("preset").append(el("option", { value: view.preset, text: view.preset }));
   }
   $("preset").value = view.preset;
+  describePreset();
   $("banned-words").value = view.banned_words.join(", ");
   $("stop-strings").value = view.stop.join(", ");
   $("world-info").replaceChildren(...view.world_info.map(worldInfoEntry));

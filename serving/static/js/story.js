@@ -7,7 +7,8 @@ import { refreshControls } from "./state.js";
 const LETTERS = ["А", "Б", "В", "Г"];
 const SILENT = "(модель промолчала — попробуйте «Переписать ответ» или исправьте ход ✎)";
 
-/** handlers: choose(index, variant), edit(index, {action?, result?}) -> Promise (rejects keep the editor open). */
+/** handlers: choose(index, variant), edit(index, {action?, result?}) -> Promise (rejects keep the editor open),
+ * tokens(index, block) (absent: the preset has no token probabilities). */
 export function renderStory(view, handlers) {
   const box = $("story");
   box.replaceChildren(storyParagraph("world", view.world));
@@ -15,9 +16,16 @@ export function renderStory(view, handlers) {
   refreshControls();
 }
 
+/** The move's own paragraph: an action (say: the hero's words), narration, or none for a continuation. */
+export function moveParagraph(action, mode) {
+  if (mode === "continue" || (action !== null && !action.trim())) return [];
+  if (mode === "story") return [storyParagraph("narration", action)];
+  return [storyParagraph("action", mode === "say" ? "Вы говорите: «" + action + "»" : action)];
+}
+
 function turnBlock(turn, handlers) {
-  const block = el("div", { class: "turn", data: { index: String(turn.index) } });
-  block.append(storyParagraph("action", turn.action));
+  const block = el("div", { class: "turn", data: { index: String(turn.index), mode: turn.mode || "do" } });
+  block.append(...moveParagraph(turn.action, turn.mode));
   if (turn.arena && !turn.voted) {
     block.append(arenaChoice(turn, handlers));
   } else {
@@ -44,6 +52,10 @@ function turnTools(turn, block, handlers) {
       el("span", { class: "swipe-count", text: (at + 1) + "/" + count }),
       toolButton("›", "Следующий вариант ответа", () => handlers.choose(turn.index, at + 1), at >= count - 1),
     ]));
+  }
+  if (handlers.tokens) {
+    tools.append(toolButton("%", "Вероятности токенов ответа " + (turn.index + 1),
+      () => handlers.tokens(turn.index, block)));
   }
   tools.append(toolButton("✎", "Исправить ход " + (turn.index + 1), () => openEditor(turn, block, handlers)));
   return tools;
@@ -98,14 +110,14 @@ function openEditor(turn, block, handlers) {
 
 /** The reply being written: a new turn's block (retry: the last turn's reply; a null action: a turn found pending
  * when the game was opened), growing as the stream tells. */
-export function pendingReply(action, retry) {
+export function pendingReply(action, retry, mode = "do") {
   const reply = el("p", { class: "result streaming" });
   const blocks = $("story").querySelectorAll(".turn");
   if (retry && blocks.length) {
     const last = blocks[blocks.length - 1];
-    last.replaceChildren(last.querySelector(".action"), reply);
+    last.replaceChildren(...last.querySelectorAll(".action, .narration"), reply);
   } else {
-    const head = action === null ? [] : [storyParagraph("action", action)];
+    const head = action === null ? [] : moveParagraph(action, mode);
     $("story").append(el("div", { class: "turn pending" }, [...head, reply]));
   }
   reply.scrollIntoView({ block: "nearest" });
