@@ -5,9 +5,9 @@ DDP: `torchrun --nproc_per_node=N -m training ...`. See training/config.py for e
 """
 from adventure.cli import stage_main
 from training.config import TrainingConfig
-from training.train import train
+from training.train import run
 
-main = stage_main("training", TrainingConfig, train)
+main = stage_main("training", TrainingConfig, run)
 
 if __name__ == "__main__":
     main()

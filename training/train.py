@@ -29,10 +29,14 @@ from training.arguments import training_arguments
 from training.callbacks import EvalLogCallback, RankReportCallback
 from training.data import data_collator, load_story_dataset, prepare_split
 from training.model_setup import check_block_size, load_starting_point, model_spec
+from training.lora import ADAPTER_METHODS, add_adapters, check_method, parameter_counts, save_merged
 from training.publish import collect_metrics, publish
+from training.sweep import SweepJob, current_job, job_dirs, record_job
 
 log = logging.getLogger(__name__)
 
+DEFAULT_RUN_DIR = "${paths.artifacts}/runs/${model.name}"  # training/config.py's defaults, unresolved
+DEFAULT_OUT_DIR = "${paths.artifacts}/models/${model.name}"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -114,37 +118,61 @@ def check_starting_model(model_cfg) -> None:
             raise GamioError(f"model={model_cfg.name}: {exc}") from None
 
 
+def output_dirs(cfg, job: SweepJob | None) -> tuple[Path, Path]:
+    """(run_dir, out_dir) of this run: as configured, or the sweep job's own (training/sweep.py). method=dpo
+    names its default folders after the SFT model it starts from, `<sft>-dpo`, so the parent is never replaced."""
+    run_dir, out_dir = Path(str(cfg.run_dir)), Path(str(cfg.out_dir))
+    if cfg.method == "dpo" and cfg.model.path:
+        raw = OmegaConf.to_container(cfg, resolve=False)
+        name = f"{Path(str(cfg.model.path)).resolve().name}-dpo"
+        artifacts = artifacts_dir(cfg)
+        if raw["run_dir"] == DEFAULT_RUN_DIR:
+            run_dir = artifacts / "runs" / name
+        if raw["out_dir"] == DEFAULT_OUT_DIR:
+            out_dir = artifacts / "models" / name
+    return job_dirs(job, run_dir.resolve(), out_dir.resolve())
+
+
 def train(cfg) -> dict | None:
     """Train per `cfg`; returns training_metrics.json's content on rank 0 (None on other ranks)."""
+    if cfg.method == "dpo":
+        from training.dpo import train_dpo
+
+        return train_dpo(cfg)
     from transformers import Trainer
 
     artifacts = artifacts_dir(cfg)
     t, model_cfg = cfg.train, cfg.model
+    check_method(str(cfg.method))  # method=qlora without a GPU: refused before anything is read or moved
     check_block_size(model_cfg, int(t.block_size))
     check_starting_model(model_cfg)  # a missing folder or hub model is named now, before the run dir moves
     settings = GenerationSettings.from_mapping(OmegaConf.to_container(cfg.generation, resolve=True))
     data = load_story_dataset(Path(str(cfg.dataset_dir)))
-    run_dir, out_dir = Path(str(cfg.run_dir)).resolve(), Path(str(cfg.out_dir)).resolve()
+    run_dir, out_dir = output_dirs(cfg, current_job())
 
     args = training_arguments(cfg, run_dir)  # under torchrun this joins the process group
     is_main = args.process_index == 0
+    adapters = cfg.method in ADAPTER_METHODS
     # Rank 0 first: it moves old runs aside, builds/downloads the model and tokenizes; the others then reuse.
     with args.main_process_first(local=False, desc="run dir, model and data"):
         checkpoint = _checkpoint_to_resume(run_dir, bool(cfg.resume), is_main)
-        model, tokenizer = load_starting_point(model_cfg, run_dir, artifacts, data["train"], int(t.seed),
-                                               int(t.block_size))
+        model, tokenizer, origin = load_starting_point(model_cfg, run_dir, artifacts, data["train"], int(t.seed),
+                                                       int(t.block_size), quantized=cfg.method == "qlora")
         splits = {name: prepare_split(data[name], tokenizer, loss_on=cfg.loss_on, block_size=int(t.block_size),
                                       history_turns=int(cfg.history_turns), name=name)
                   for name in ("train", "validation")}
     splits["validation"] = evenly_spaced(splits["validation"], t.max_eval_rows)
     # Checkpoints and the final folder carry the seed's decoding settings, so every stage generates alike.
     model.generation_config = settings.to_generation_config(tokenizer)
+    if adapters:
+        model = add_adapters(model, cfg)
+    trainable, total = parameter_counts(model)
 
     trainer = Trainer(model=model, args=args, train_dataset=splits["train"], eval_dataset=splits["validation"],
                       data_collator=data_collator(tokenizer, cfg.loss_on), processing_class=tokenizer,
                       callbacks=[eval_log := EvalLogCallback(), rank_report := RankReportCallback()])
-    log.info("training %s: %d %s rows for training, %d for validation, block_size %d, %d process(es)",
-             model_cfg.name, len(splits["train"]), "packed" if cfg.loss_on == "all" else "sample",
+    log.info("training %s (%s): %d %s rows for training, %d for validation, block_size %d, %d process(es)",
+             model_cfg.name, cfg.method, len(splits["train"]), "packed" if cfg.loss_on == "all" else "sample",
              len(splits["validation"]), t.block_size, args.world_size)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -157,8 +185,11 @@ def train(cfg) -> dict | None:
     this_run_tokens = state.num_input_tokens_seen - rank_report.tokens_at_start
     metrics = collect_metrics(state, history, final_eval, {
         "model": model_cfg.name,
+        "method": str(cfg.method),
         "loss_on": cfg.loss_on,
         "block_size": int(t.block_size),
+        "trainable_params": trainable,
+        "total_params": total,
         "world_size": args.world_size,
         "resumed_from_step": resumed_from,
         "steps_this_run": state.global_step - resumed_from,
@@ -175,5 +206,23 @@ def train(cfg) -> dict | None:
         f"{'packed blocks' if cfg.loss_on == 'all' else 'rows'} train / validation":
             f"{len(splits['train'])} / {len(splits['validation'])}",
     }
-    folder = publish(trainer, out_dir, metrics, resolved_config(cfg), data_info)
+    save = (lambda staging, main: save_merged(trainer, staging, origin, main)) if adapters else None
+    folder = publish(trainer, out_dir, metrics, resolved_config(cfg), data_info, save_weights=save)
     return metrics if folder else None
+
+
+def run(cfg) -> float | None:
+    """`python -m training`: train; in a multirun also record the job in the sweep's summary. Returns the best
+    validation loss: the objective Hydra's Optuna sweeper minimises."""
+    job = current_job()
+    try:
+        metrics = train(cfg)
+    except Exception as exc:  # a bad job in a sweep: recorded as failed, then raised as usual
+        if job:
+            record_job(job, artifacts_dir(cfg), None, None, error=str(exc))
+        raise
+    if metrics is None:  # not rank 0
+        return None
+    if job:
+        record_job(job, artifacts_dir(cfg), output_dirs(cfg, job)[1], metrics)
+    return metrics.get("best_eval_loss")
