@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from tests.helpers.training import QUICK, build_story_dataset, read_metrics, run_training
 
 from adventure.paths import REPO_ROOT
@@ -28,9 +29,10 @@ def test_torchrun_two_cpu_ranks_both_step_and_only_rank0_writes(tmp_path):
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["tiny"]  # no leftovers of a 2nd writer
 
 
-def test_resume_after_kill_continues_from_the_checkpoint(tmp_path):
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_resume_after_kill_continues_from_the_checkpoint(tmp_path, method):
     build_story_dataset(tmp_path)
-    settings = [*QUICK, "train.max_steps=12", "train.eval_steps=3", "train.save_steps=3"]
+    settings = [*QUICK, "train.max_steps=12", "train.eval_steps=3", "train.save_steps=3", f"method={method}"]
     run_dir = tmp_path / "runs" / "tiny"
     cmd = [sys.executable, "-m", "training", f"paths.artifacts={tmp_path}", *settings]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -55,3 +57,6 @@ def test_resume_after_kill_continues_from_the_checkpoint(tmp_path):
     # The history before the kill came back with the checkpoint: the step-0 evaluation is still the start.
     assert metrics["eval_loss_history"][0]["step"] == 0
     assert metrics["tokens_seen"] == 12 * 4 * 64
+    if method == "lora":  # the adapters came back from the checkpoint and were merged once at the end
+        assert metrics["trainable_params"] < 0.05 * metrics["total_params"]
+        assert (tmp_path / "models" / "tiny" / "adapter" / "adapter_model.safetensors").is_file()
