@@ -31,6 +31,7 @@ from training.data import data_collator, load_story_dataset, prepare_split
 from training.model_setup import check_block_size, load_starting_point, model_spec
 from training.lora import ADAPTER_METHODS, add_adapters, check_method, parameter_counts, save_merged
 from training.publish import collect_metrics, publish
+from training.sharding import save_full_model, shard_on_cpu
 from training.sweep import SweepJob, current_job, job_dirs, record_job
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ def train(cfg) -> dict | None:
     trainer = Trainer(model=model, args=args, train_dataset=splits["train"], eval_dataset=splits["validation"],
                       data_collator=data_collator(tokenizer, cfg.loss_on), processing_class=tokenizer,
                       callbacks=[eval_log := EvalLogCallback(), rank_report := RankReportCallback()])
+    shard_on_cpu(trainer)
     log.info("training %s (%s): %d %s rows for training, %d for validation, block_size %d, %d process(es)",
              model_cfg.name, cfg.method, len(splits["train"]), "packed" if cfg.loss_on == "all" else "sample",
              len(splits["validation"]), t.block_size, args.world_size)
@@ -206,7 +208,8 @@ def train(cfg) -> dict | None:
         f"{'packed blocks' if cfg.loss_on == 'all' else 'rows'} train / validation":
             f"{len(splits['train'])} / {len(splits['validation'])}",
     }
-    save = (lambda staging, main: save_merged(trainer, staging, origin, main)) if adapters else None
+    save = (lambda staging, main: save_merged(trainer, staging, origin, main)) if adapters else (
+        (lambda staging, main: save_full_model(trainer, staging, main)) if trainer.is_fsdp_enabled else None)
     folder = publish(trainer, out_dir, metrics, resolved_config(cfg), data_info, save_weights=save)
     return metrics if folder else None
 
