@@ -1,6 +1,6 @@
 """method=dpo: train the SFT model `model.path` on the arena's votes (`preferences=`) with TRL's DPOTrainer.
 
-    python -m training method=dpo preferences=<artifacts>/serving/gamio.db model.path=<artifacts>/models/tiny
+    python -m training method=dpo preferences=<artifacts>/serving/gamio.sqlite model.path=<artifacts>/models/tiny
     -> <artifacts>/models/tiny-dpo   (checkpoints in runs/tiny-dpo; out_dir= / run_dir= choose others)
 
 The reference model is the SFT model itself (a frozen copy). Votes are checked and split by game
@@ -29,6 +29,7 @@ from training.arguments import training_arguments
 from training.callbacks import EvalLogCallback
 from training.preferences import read_pairs, split_by_game, usable_pairs
 from training.publish import CONFIG_NAME, METRICS_NAME, collect_metrics, publish
+from training.run_dir import _checkpoint_to_resume, output_dirs
 from training.sweep import current_job
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,6 @@ def train_dpo(cfg) -> dict | None:
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
-
-    from training.train import _checkpoint_to_resume, output_dirs
 
     sft = check_dpo_inputs(cfg)
     source = Path(str(cfg.preferences)).expanduser()

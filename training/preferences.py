@@ -32,7 +32,7 @@ def read_pairs(source: Path) -> list[dict]:
         return _dataset_pairs(source)
     if not source.is_file():
         raise GamioError(f"preferences={source}: no such file or folder (the serving database, e.g. "
-                         f"<artifacts>/serving/gamio.db, or a saved preference dataset)")
+                         f"<artifacts>/serving/gamio.sqlite, or a saved preference dataset)")
     return _database_pairs(source)
 
 

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers.training import QUICK, build_story_dataset, read_metrics, run_training
 
 from adventure.paths import REPO_ROOT
-from training.train import last_complete_checkpoint
+from training.run_dir import last_complete_checkpoint
 
 
 def test_torchrun_two_cpu_ranks_both_step_and_only_rank0_writes(tmp_path):

@@ -8,7 +8,8 @@ from tests.helpers.training import QUICK, build_story_dataset, compose_training,
 
 from adventure.config import ConfigError
 from adventure.errors import GamioError
-from training.train import _checkpoint_to_resume, last_complete_checkpoint, train
+from training.run_dir import _checkpoint_to_resume, last_complete_checkpoint
+from training.train import train
 
 
 @pytest.fixture(scope="module")

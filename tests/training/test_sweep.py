@@ -13,9 +13,7 @@ from training.sweep import job_name, swept_keys
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sweep")
-    build_story_dataset(path)
-    return path
+    return build_story_dataset(tmp_path_factory.mktemp("sweep")).parent.parent  # <artifacts>/data/dataset
 
 
 def sweep_folder(artifacts):
