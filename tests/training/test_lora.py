@@ -34,6 +34,12 @@ def test_lora_trains_under_5_percent_and_the_merged_folder_is_the_adapted_model(
     assert metrics["eval_loss_end"] < metrics["eval_loss_start"]
     assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in (out / "adapter").iterdir()}
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    # tracking=tensorboard (the default): the Trainer's event files in the run dir, with the logged losses
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = (artifacts / "runs" / "tiny" / "runs").iterdir()
+    scalars = EventAccumulator(str(events)).Reload().Tags()["scalars"]
+    assert {"train/loss", "eval/loss"} <= set(scalars)
     card = (out / "MODEL_CARD.md").read_text()
     assert f"{metrics['trainable_params']:,} / {metrics['total_params']:,}" in card and "`lora`" in card
 
