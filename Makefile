@@ -7,7 +7,7 @@ PORT ?= 5000
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-vllm demo test test-vllm test-fast bench bench-quick clean browser postgresql
+.PHONY: install install-vllm demo test test-vllm test-gpu test-fast bench bench-quick clean browser postgresql
 
 install: $(STAMP)
 
@@ -62,6 +62,12 @@ test: install browser postgresql
 # The tests marked vllm (engine=vllm in process, engine=openai against a real `vllm serve`), in .venv-vllm.
 test-vllm: install-vllm
 	$(VLLM_PY) -m pytest -m vllm -p no:cacheprovider
+
+# On a GPU machine: QLoRA (bitsandbytes), DeepSpeed ZeRO-2/3 and multi-GPU FSDP (tests/training/test_gpu.py); PyPI's
+# torch 2.13.0 wheel there is the CUDA build. Each test is skipped where its GPU or package is missing.
+test-gpu: install
+	$(PY) -m pip install -q -e '.[qlora]' deepspeed
+	$(PY) -m pytest tests/training/test_gpu.py -m gpu -p no:cacheprovider -v
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"

@@ -46,8 +46,8 @@ def stage_main(config_name: str, schema: type, fn: Callable[[DictConfig], Any]) 
     register_schemas(config_name, schema)
 
     @hydra.main(version_base="1.3", config_path=str(CONFIGS_DIR), config_name=config_name)
-    def task(cfg: DictConfig) -> None:
-        run_stage(fn, cfg, schema)
+    def task(cfg: DictConfig) -> Any:
+        return run_stage(fn, cfg, schema)  # the value: a sweeper's objective (training)
 
     def main() -> None:
         # Hydra prints a multi-line report and exits 1 on a composition error unless HYDRA_FULL_ERROR is set;

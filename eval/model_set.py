@@ -64,25 +64,31 @@ def is_translator_folder(folder: Path) -> bool:
 
 
 def discover_model_folders(artifacts: Path) -> list[Path]:
-    """Causal-LM folders under <artifacts>/models/, sorted by name (translators and temp folders skipped)."""
+    """Causal-LM folders under <artifacts>/models/, and one level below (a training sweep's jobs publish into
+    models/<model>/<overrides>/), sorted by path (translators and temp folders skipped)."""
     root = models_dir(artifacts)
     if not root.is_dir():
         return []
-    return [p for p in sorted(root.iterdir())
+    candidates = [p for top in sorted(root.iterdir()) if not top.name.startswith(".")
+                  for p in [top, *(sorted(top.iterdir()) if top.is_dir() else [])]]
+    return [p for p in candidates
             if p.is_dir() and not p.name.startswith(".") and (p / "config.json").is_file()
             and not is_translator_folder(p)]
 
 
 def auto_entries(artifacts: Path) -> list[dict[str, Any]]:
-    """The default model list: trained tiny, tiny-untrained, then every other model folder."""
-    trained = models_dir(artifacts) / TINY
-    if not (trained / "config.json").is_file():
+    """The default model list: trained tiny, tiny-untrained, then every other model folder (named by its path
+    below models/, e.g. `tiny/loss_on=result`). Without a trained tiny, the other trained folders suffice."""
+    root = models_dir(artifacts)
+    trained = root / TINY
+    others = [p for p in discover_model_folders(artifacts)
+              if p.relative_to(root).as_posix() not in (TINY, TINY_UNTRAINED)]
+    if not (trained / "config.json").is_file() and not others:
         raise GamioError(f"model 'tiny' (the trained tiny model) not found at {trained}: run `python -m training "
                          f"paths.artifacts={artifacts}` first, or list the models to compare: models=[...]")
-    entries: list[dict[str, Any]] = [{"name": TINY, "spec": TINY}, {"name": TINY_UNTRAINED, "spec": TINY_UNTRAINED}]
-    for folder in discover_model_folders(artifacts):
-        if folder.name not in (TINY, TINY_UNTRAINED):
-            entries.append({"name": folder.name, "spec": str(folder)})
+    entries: list[dict[str, Any]] = [{"name": TINY, "spec": TINY}] if (trained / "config.json").is_file() else []
+    entries.append({"name": TINY_UNTRAINED, "spec": TINY_UNTRAINED})
+    entries += [{"name": folder.relative_to(root).as_posix(), "spec": str(folder)} for folder in others]
     return entries
 
 

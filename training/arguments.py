@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from adventure.errors import GamioError
+from training.tracking import report_to
 
 def precision_flags(precision: str) -> dict:
     """Trainer flags for `precision`, refused up front where this machine cannot run it."""
@@ -24,8 +25,9 @@ def precision_flags(precision: str) -> dict:
     return {}
 
 
-def training_arguments(cfg, run_dir: Path):
-    """TrainingArguments for this run. Creating them sets up torch.distributed under torchrun."""
+def training_arguments(cfg, run_dir: Path, args_class=None, **method_values):
+    """TrainingArguments (or `args_class`, e.g. TRL's DPOConfig, with `method_values`) for this run. Creating them
+    sets up torch.distributed under torchrun."""
     import torch
     from omegaconf import OmegaConf
     from transformers import TrainingArguments
@@ -58,14 +60,15 @@ def training_arguments(cfg, run_dir: Path):
         activation_checkpointing=bool(t.gradient_checkpointing),  # transformers 5's name for it
         dataloader_num_workers=int(t.dataloader_num_workers),
         include_num_input_tokens_seen="non_padding",
-        report_to="none",
+        report_to=report_to(str(cfg.tracking), run_dir),
         disable_tqdm=False,
         use_cpu=on_cpu,
         ddp_backend="gloo" if on_cpu and distributed else None,  # NCCL only exists on GPUs
         **precision_flags(str(t.precision)),
     )
+    values.update(method_values)
     values.update(OmegaConf.to_container(cfg.trainer_args, resolve=True) or {})
     try:
-        return TrainingArguments(**values)
+        return (args_class or TrainingArguments)(**values)
     except (TypeError, ValueError) as exc:
         raise GamioError(f"invalid trainer settings (train.* / trainer_args.*): {exc}") from None

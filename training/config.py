@@ -7,7 +7,7 @@ rugpt3medium, rugpt3large, gamegpt_xl); the `train.*` defaults come from the rec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -83,6 +83,38 @@ class TrainConfig:
     dataloader_num_workers: int = setting(0, ge=0)
 
 
+METHODS = ("full", "lora", "qlora", "dpo")
+TRACKERS = ("tensorboard", "mlflow", "wandb", "none")
+
+
+@dataclass
+class LoraSettings:
+    """method=lora|qlora (and dpo with dpo.lora=true): low-rank adapters on these modules (peft)."""
+    r: int = setting(8, ge=1, help="rank of each adapter")
+    alpha: float = setting(16.0, gt=0, help="scale: the update is alpha/r * B@A")
+    dropout: float = setting(0.05, ge=0, le=1)
+    target_modules: List[str] = setting(["c_attn", "c_proj", "c_fc"], help="GPT-2's attention and MLP layers")
+
+
+@dataclass
+class DpoSettings:
+    """method=dpo: preference training (TRL's DPOTrainer) of the SFT model `model.path` on `preferences`."""
+    beta: float = setting(0.1, gt=0, help="how far from the SFT (reference) model the policy may move")
+    loss_type: str = setting("sigmoid", help="any TRL DPO loss: sigmoid (the DPO paper), ipo, hinge, robust, ...")
+    learning_rate: Optional[float] = setting(None, gt=0, help="null: a tenth of train.learning_rate (the SFT rate)")
+    epochs: float = setting(3.0, gt=0, help="passes over the training votes (unless dpo.max_steps is set)")
+    max_steps: int = setting(-1, check=_steps, help="optimizer steps; -1: `dpo.epochs` epochs")
+    eval_steps: Optional[int] = setting(None, ge=1, help="held-out evaluation every N steps; null: 4 per run")
+    batch_size: int = setting(4, ge=1, help="preference pairs per device and step")
+    heldout_share: float = setting(0.2, gt=0, le=0.9, help="share of the games whose votes are held out")
+    min_votes: int = setting(10, ge=2, help="fewer usable votes are refused")
+    max_length: Optional[int] = setting(None, ge=8, help="prompt+reply tokens (the prompt is cut from the left); "
+                                                         "null: the model's context")
+    model_name: Optional[str] = setting(None, help="the name the arena knew the SFT model by; null: the folder's")
+    foreign_votes: str = setting("error", choices=("error", "skip"),
+                                 help="votes that do not involve the SFT model: error, or skip them")
+
+
 @dataclass
 class TrainingConfig:
     paths: PathsConfig = MISSING
@@ -95,5 +127,12 @@ class TrainingConfig:
     loss_on: str = setting("all", choices=("all", "result"),
                            help="all: pack prompt+result+EOS into blocks (run_clm); result: loss on the result only")
     history_turns: int = setting(10, ge=0, help="loss_on=result: turns the prompt budget keeps")
+    method: str = setting("full", choices=METHODS, help="full fine-tuning | lora | qlora (4-bit base, CUDA) | dpo")
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    dpo: DpoSettings = field(default_factory=DpoSettings)
+    preferences: Optional[str] = setting(None, help="method=dpo: the serving database (SQLite) holding the arena's "
+                                                    "votes, or a saved preference dataset (eval's preferences/)")
+    tracking: str = setting("tensorboard", choices=TRACKERS,
+                            help="the Trainer's report_to; logs go to <run_dir>/<tracker> (offline)")
     train: TrainConfig = field(default_factory=TrainConfig)
     trainer_args: Dict[str, Any] = setting({}, help="passed to transformers.TrainingArguments as is (FSDP, ...)")

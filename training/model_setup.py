@@ -52,19 +52,27 @@ def _build_scratch(model_cfg, train_split, seed: int):
     return model, tokenizer
 
 
-def load_starting_point(model_cfg, run_dir: Path, artifacts: Path, train_split, seed: int, block_size: int):
-    """(model, tokenizer) to fine-tune. Call on every rank, main process first (it builds or downloads once)."""
+def load_starting_point(model_cfg, run_dir: Path, artifacts: Path, train_split, seed: int, block_size: int,
+                        quantized: bool = False):
+    """(model, tokenizer, the folder it came from) to fine-tune. Call on every rank, main process first (it builds
+    or downloads once). quantized: the weights in 4 bit (method=qlora, CUDA)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from adventure.models import load_tokenizer, resolve_model_spec
     from adventure.tiny import save_model_folder
+    from training.lora import load_quantized
 
     if model_cfg.source == "scratch":
         init_dir = Path(run_dir) / "init"
         if not (init_dir / "config.json").is_file():
             save_model_folder(*_build_scratch(model_cfg, train_split, seed), init_dir)
         tokenizer = AutoTokenizer.from_pretrained(init_dir)
-        model = AutoModelForCausalLM.from_pretrained(init_dir)
+        model = load_quantized(str(init_dir)) if quantized else AutoModelForCausalLM.from_pretrained(init_dir)
         origin = str(init_dir)
+    elif quantized:
+        source = resolve_model_spec(model_spec(model_cfg), artifacts)
+        tokenizer, model = load_tokenizer(source, "model.path"), load_quantized(source.location)
+        origin = source.location
     else:
         spec = model_spec(model_cfg)
         model, tokenizer, source = load_causal_lm(spec, artifacts, option="model.path")
@@ -76,4 +84,4 @@ def load_starting_point(model_cfg, run_dir: Path, artifacts: Path, train_split, 
     if block_size > context:
         raise GamioError(f"train.block_size={block_size} exceeds the context of {model_cfg.name!r} as loaded "
                          f"from {origin} ({context} tokens)")
-    return model, tokenizer
+    return model, tokenizer, origin

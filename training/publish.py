@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import shutil
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -64,6 +67,13 @@ def training_data(dataset_dir: Path) -> tuple[str, str]:
     return f"gamio-local-{dataset_dir.name}", f"a story dataset {where}"
 
 
+def parameters_row(metrics: dict) -> str:
+    trainable, total = metrics.get("trainable_params"), metrics.get("total_params")
+    if not trainable or not total:
+        return "-"
+    return f"{trainable:,} / {total:,} ({100 * trainable / total:.2f}%)"
+
+
 def model_card(folder: Path, cfg: dict, metrics: dict, data_info: dict, out_name: str) -> None:
     """README.md and MODEL_CARD.md for the folder that will be published as `out_name`."""
     model, train = cfg["model"], cfg["train"]
@@ -75,8 +85,10 @@ def model_card(folder: Path, cfg: dict, metrics: dict, data_info: dict, out_name
               "local": f"fine-tuned from a local folder `{local}`"}[model["source"]]
     dataset, what = training_data(Path(str(cfg["dataset_dir"])))
     start, end = metrics["eval_loss_start"], metrics["eval_loss_end"]
-    settings = {**train, "loss_on": cfg["loss_on"], "history_turns": cfg["history_turns"],
-                "trainer_args": cfg["trainer_args"] or "{}"}
+    settings = {"method": cfg.get("method", "full"), **train, "loss_on": cfg["loss_on"],
+                "history_turns": cfg["history_turns"], "trainer_args": cfg["trainer_args"] or "{}"}
+    if settings["method"] in ("lora", "qlora"):
+        settings["lora"] = cfg["lora"]
     note = (f"generation_config.json holds the `{cfg['generation']['name']}` settings: `model.generate(**inputs)` "
             "uses them. "
             "Build prompts with `adventure.budget.build_prompt` (world, the last turns, `> action`), as training did.")
@@ -98,6 +110,7 @@ A GPT-2-family causal language model for {model['language']}-language text adven
         ("validation perplexity at start", f"{metrics['eval_perplexity_start']:.2f}" if start is not None else "-"),
         ("validation perplexity at end", f"{metrics['eval_perplexity_end']:.2f}"),
         ("best step", metrics["best_step"]),
+        ("parameters trained / total", parameters_row(metrics)),
         ("optimizer steps", f"{metrics['global_step']} / {metrics['max_steps']}"),
         ("tokens seen", f"{metrics['tokens_seen']:,}"),
         ("training tokens/s (this run)", f"{metrics['tokens_per_second']:,.0f}"),
@@ -117,21 +130,50 @@ Full curves: `{METRICS_NAME}`; every setting: `{CONFIG_NAME}`.
                      datasets=[dataset], results=results)
 
 
-def publish(trainer, out_dir: Path, metrics: dict, cfg: dict, data_info: dict) -> Path | None:
-    """Swap the finished folder into `out_dir`; returns it on rank 0 (None elsewhere)."""
+def carry_sweep_jobs(out_dir: Path, staging: Path) -> None:
+    """Sweep jobs publish into `<out_dir>/<overrides>/`: a plain run replacing `out_dir` keeps them (hard links,
+    so until the swap the old folder still holds them whole, and nothing is copied)."""
+    if not out_dir.is_dir():
+        return
+    for job in out_dir.iterdir():
+        if job.is_dir() and "=" in job.name and not job.name.startswith(".") and not (staging / job.name).exists():
+            shutil.copytree(job, staging / job.name, copy_function=_link_or_copy, symlinks=True)
+
+
+def _link_or_copy(source: str, dest: str) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
+def publish(trainer, out_dir: Path, metrics: dict, cfg: dict, data_info: dict, *,
+            save_weights: Callable[[Path, bool], None] | None = None,
+            card: Callable[[Path], None] | None = None) -> Path | None:
+    """Swap the finished folder into `out_dir`; returns it on rank 0 (None elsewhere).
+
+    `save_weights(staging, is_main)` (every rank) replaces the Trainer's own save (LoRA: adapter + merged model);
+    `card(staging)` (rank 0) replaces the fine-tuning model card (DPO writes its own)."""
     from accelerate.utils import broadcast_object_list
 
     out_dir = Path(out_dir)
     main = trainer.is_world_process_zero()
     with publish_folder(out_dir) if main else nullcontext() as staging:
         staging = Path(broadcast_object_list([staging])[0])  # rank 0's folder: every rank saves into it
-        trainer.save_model(str(staging))  # weights, config, generation_config.json, tokenizer (rank 0 writes)
+        if save_weights:
+            save_weights(staging, main)
+        else:
+            trainer.save_model(str(staging))  # weights, config, generation_config.json, tokenizer (rank 0 writes)
         if main:
             (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; training_config.yaml says it all
             (staging / METRICS_NAME).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", "utf-8")
-            model_card(staging, cfg, metrics, data_info, out_dir.name)
+            if card:
+                card(staging)
+            else:
+                model_card(staging, cfg, metrics, data_info, out_dir.name)
             write_language_note(staging, cfg["model"]["language"], trained_by="gamio training")
             (staging / CONFIG_NAME).write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), "utf-8")
+            carry_sweep_jobs(out_dir, staging)
     trainer.accelerator.wait_for_everyone()
     if not main:
         return None

@@ -5,16 +5,11 @@ arguments) -> only then touch the disk: set up the run dir (resume or start afre
 tokenized splits -> transformers Trainer (eval at start and every eval_steps, best checkpoint kept) -> evaluate
 the best model once more -> publish the model folder (rank 0 only).
 
-A checkpoint that a resume could use is never deleted: starting afresh moves a run dir holding one aside to
-`<run_dir>.previous` (or `.previous-2`, `-3`, ... when that already holds one), and removes a run dir without
-one, which holds nothing to resume. (Earlier, a run refused after the move, followed by another try, deleted
-the only checkpoint.)
+Run dirs (resume, earlier runs kept) are training/run_dir.py's; method=dpo is training/dpo.py's.
 """
 from __future__ import annotations
 
 import logging
-import re
-import shutil
 import time
 from pathlib import Path
 
@@ -29,21 +24,13 @@ from training.arguments import training_arguments
 from training.callbacks import EvalLogCallback, RankReportCallback
 from training.data import data_collator, load_story_dataset, prepare_split
 from training.model_setup import check_block_size, load_starting_point, model_spec
+from training.lora import ADAPTER_METHODS, add_adapters, check_method, parameter_counts, save_merged
 from training.publish import collect_metrics, publish
+from training.sharding import save_full_model, shard_on_cpu
+from training.run_dir import _checkpoint_to_resume, output_dirs
+from training.sweep import current_job, record_job
 
 log = logging.getLogger(__name__)
-
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-def last_complete_checkpoint(run_dir: Path) -> Path | None:
-    """The newest checkpoint the Trainer finished writing (trainer_state.json is written last), so that a
-    process killed in the middle of a save resumes from the one before instead of failing."""
-    if not run_dir.is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in run_dir.iterdir()
-             if (m := _CHECKPOINT.match(p.name)) and (p / "trainer_state.json").is_file()]
-    return max(found)[1] if found else None
 
 
 def evenly_spaced(split, limit):
@@ -52,53 +39,6 @@ def evenly_spaced(split, limit):
         return split
     stride = -(-len(split) // int(limit))
     return split.select(range(0, len(split), stride))
-
-
-def _checkpoint_to_resume(run_dir: Path, resume: bool, is_main: bool) -> Path | None:
-    """resume=true: the last complete checkpoint. resume=false: start afresh, but keep an earlier run that holds a
-    checkpoint (a forgotten resume=true must not cost days of training)."""
-    checkpoint = last_complete_checkpoint(run_dir)
-    if resume:
-        if checkpoint is None:
-            earlier = _earlier_runs(run_dir)
-            log.warning("resume=true but %s holds no complete checkpoint: starting from step 0%s", run_dir,
-                        f" (an earlier run is kept in {earlier[-1]}: pass run_dir={earlier[-1]} to continue it)"
-                        if earlier else "")
-        else:
-            log.info("resuming from %s", checkpoint)
-        return checkpoint
-    if is_main and run_dir.exists() and any(run_dir.iterdir()):
-        if checkpoint is None:  # nothing a resume could use (e.g. only init/ of a run stopped early)
-            shutil.rmtree(run_dir)
-            log.info("removed %s: it held no complete checkpoint", run_dir)
-        else:
-            previous = _free_previous(run_dir)
-            run_dir.rename(previous)
-            log.warning("moved the earlier run in %s to %s (use resume=true to continue a run instead)",
-                        run_dir, previous)
-    return None
-
-
-def _earlier_runs(run_dir: Path) -> list[Path]:
-    """`<run_dir>.previous`, `.previous-2`, ... that hold a complete checkpoint, oldest first."""
-    def number(path: Path) -> int:
-        suffix = path.name[len(run_dir.name) + len(".previous"):]
-        return int(suffix[1:]) if suffix.startswith("-") and suffix[1:].isdigit() else 1
-
-    found = [p for p in run_dir.parent.glob(run_dir.name + ".previous*") if last_complete_checkpoint(p)]
-    return sorted(found, key=number)
-
-
-def _free_previous(run_dir: Path) -> Path:
-    """Where to move a run dir aside: `.previous`, unless that holds a checkpoint; then the next free number."""
-    previous = run_dir.with_name(run_dir.name + ".previous")
-    if previous.exists() and last_complete_checkpoint(previous) is None:
-        shutil.rmtree(previous)  # an earlier aside without a checkpoint: nothing to keep
-    number = 1
-    while previous.exists():
-        number += 1
-        previous = run_dir.with_name(f"{run_dir.name}.previous-{number}")
-    return previous
 
 
 def check_starting_model(model_cfg) -> None:
@@ -116,35 +56,45 @@ def check_starting_model(model_cfg) -> None:
 
 def train(cfg) -> dict | None:
     """Train per `cfg`; returns training_metrics.json's content on rank 0 (None on other ranks)."""
+    if cfg.method == "dpo":
+        from training.dpo import train_dpo
+
+        return train_dpo(cfg)
     from transformers import Trainer
 
     artifacts = artifacts_dir(cfg)
     t, model_cfg = cfg.train, cfg.model
+    check_method(str(cfg.method))  # method=qlora without a GPU: refused before anything is read or moved
     check_block_size(model_cfg, int(t.block_size))
     check_starting_model(model_cfg)  # a missing folder or hub model is named now, before the run dir moves
     settings = GenerationSettings.from_mapping(OmegaConf.to_container(cfg.generation, resolve=True))
     data = load_story_dataset(Path(str(cfg.dataset_dir)))
-    run_dir, out_dir = Path(str(cfg.run_dir)).resolve(), Path(str(cfg.out_dir)).resolve()
+    run_dir, out_dir = output_dirs(cfg, current_job())
 
     args = training_arguments(cfg, run_dir)  # under torchrun this joins the process group
     is_main = args.process_index == 0
+    adapters = cfg.method in ADAPTER_METHODS
     # Rank 0 first: it moves old runs aside, builds/downloads the model and tokenizes; the others then reuse.
     with args.main_process_first(local=False, desc="run dir, model and data"):
         checkpoint = _checkpoint_to_resume(run_dir, bool(cfg.resume), is_main)
-        model, tokenizer = load_starting_point(model_cfg, run_dir, artifacts, data["train"], int(t.seed),
-                                               int(t.block_size))
+        model, tokenizer, origin = load_starting_point(model_cfg, run_dir, artifacts, data["train"], int(t.seed),
+                                                       int(t.block_size), quantized=cfg.method == "qlora")
         splits = {name: prepare_split(data[name], tokenizer, loss_on=cfg.loss_on, block_size=int(t.block_size),
                                       history_turns=int(cfg.history_turns), name=name)
                   for name in ("train", "validation")}
     splits["validation"] = evenly_spaced(splits["validation"], t.max_eval_rows)
     # Checkpoints and the final folder carry the seed's decoding settings, so every stage generates alike.
     model.generation_config = settings.to_generation_config(tokenizer)
+    if adapters:
+        model = add_adapters(model, cfg)
+    trainable, total = parameter_counts(model)
 
     trainer = Trainer(model=model, args=args, train_dataset=splits["train"], eval_dataset=splits["validation"],
                       data_collator=data_collator(tokenizer, cfg.loss_on), processing_class=tokenizer,
                       callbacks=[eval_log := EvalLogCallback(), rank_report := RankReportCallback()])
-    log.info("training %s: %d %s rows for training, %d for validation, block_size %d, %d process(es)",
-             model_cfg.name, len(splits["train"]), "packed" if cfg.loss_on == "all" else "sample",
+    shard_on_cpu(trainer)
+    log.info("training %s (%s): %d %s rows for training, %d for validation, block_size %d, %d process(es)",
+             model_cfg.name, cfg.method, len(splits["train"]), "packed" if cfg.loss_on == "all" else "sample",
              len(splits["validation"]), t.block_size, args.world_size)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -157,8 +107,11 @@ def train(cfg) -> dict | None:
     this_run_tokens = state.num_input_tokens_seen - rank_report.tokens_at_start
     metrics = collect_metrics(state, history, final_eval, {
         "model": model_cfg.name,
+        "method": str(cfg.method),
         "loss_on": cfg.loss_on,
         "block_size": int(t.block_size),
+        "trainable_params": trainable,
+        "total_params": total,
         "world_size": args.world_size,
         "resumed_from_step": resumed_from,
         "steps_this_run": state.global_step - resumed_from,
@@ -175,5 +128,24 @@ def train(cfg) -> dict | None:
         f"{'packed blocks' if cfg.loss_on == 'all' else 'rows'} train / validation":
             f"{len(splits['train'])} / {len(splits['validation'])}",
     }
-    folder = publish(trainer, out_dir, metrics, resolved_config(cfg), data_info)
+    save = (lambda staging, main: save_merged(trainer, staging, origin, main)) if adapters else (
+        (lambda staging, main: save_full_model(trainer, staging, main)) if trainer.is_fsdp_enabled else None)
+    folder = publish(trainer, out_dir, metrics, resolved_config(cfg), data_info, save_weights=save)
     return metrics if folder else None
+
+
+def run(cfg) -> float | None:
+    """`python -m training`: train; in a multirun also record the job in the sweep's summary. Returns the best
+    validation loss: the objective Hydra's Optuna sweeper minimises."""
+    job = current_job()
+    try:
+        metrics = train(cfg)
+    except Exception as exc:  # a bad job in a sweep: recorded as failed, then raised as usual
+        if job:
+            record_job(job, artifacts_dir(cfg), None, None, error=str(exc))
+        raise
+    if metrics is None:  # not rank 0
+        return None
+    if job:
+        record_job(job, artifacts_dir(cfg), output_dirs(cfg, job)[1], metrics)
+    return metrics.get("best_eval_loss")

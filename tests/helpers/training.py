@@ -61,3 +61,17 @@ def compose_training(artifacts: Path, *overrides: str):
 # Few steps of the tiny model: enough to see the loss move, seconds on 2 cores.
 QUICK = ("train.max_steps=6", "train.eval_steps=3", "train.logging_steps=3", "train.batch_size=4",
          "train.block_size=64", "train.max_eval_rows=8")
+
+
+# A small `python -m eval` (a few test samples, a short play-through): enough to see every model compared.
+EVAL_QUICK = ("max_samples.test=4", "playthrough.size=2", "extra_generation=[]", "samples_in_report=1")
+
+
+def evaluate_models(artifacts: Path, report: str, *overrides: str) -> dict:
+    """`python -m eval` on `artifacts` (models=auto unless overridden); returns report.json."""
+    cmd = [sys.executable, "-m", "eval", f"paths.artifacts={artifacts}", f"report_name={report}", *EVAL_QUICK,
+           *overrides]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, f"{cmd} exited {proc.returncode}\n{proc.stderr[-4000:]}"
+    return json.loads((Path(artifacts) / "reports" / report / "report.json").read_text("utf-8"))

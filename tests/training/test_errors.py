@@ -1,6 +1,7 @@
 """Bad input gets one clear line naming the problem (and the fix), before anything is trained or moved."""
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -8,7 +9,8 @@ from tests.helpers.training import QUICK, build_story_dataset, compose_training,
 
 from adventure.config import ConfigError
 from adventure.errors import GamioError
-from training.train import _checkpoint_to_resume, last_complete_checkpoint, train
+from training.run_dir import _checkpoint_to_resume, last_complete_checkpoint
+from training.train import train
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +112,10 @@ def test_starting_afresh_keeps_every_earlier_checkpoint(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert _checkpoint_to_resume(run_dir, resume=True, is_main=True) is None
     assert f"run_dir={tmp_path / 'runs' / 'tiny.previous-2'}" in caplog.text
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is not None, reason="mlflow is installed here")
+def test_a_tracker_that_is_not_installed_is_named_with_its_install_command(artifacts):
+    with pytest.raises(GamioError, match=r"tracking=mlflow: the mlflow package is not installed; `pip install mlflow`"):
+        train(compose_training(artifacts, *QUICK, "tracking=mlflow"))
+    assert not (artifacts / "models").exists()

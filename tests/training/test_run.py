@@ -118,4 +118,5 @@ def test_multirun_trains_each_model_into_its_own_folder(tmp_path):
     assert widths == {"tiny": 128, "tiny_wide": 256}
     assert "Launching 2 jobs" in proc.stdout + proc.stderr
     sweeps = list((tmp_path / "hydra" / "training-multirun").iterdir())  # the sweep dir is under the artifacts
-    assert len(sweeps) == 1 and sorted(p.name for p in sweeps[0].iterdir()) == ["0", "1", "multirun.yaml"]
+    assert len(sweeps) == 1
+    assert sorted(p.name for p in sweeps[0].iterdir()) == ["0", "1", "multirun.yaml", "sweep.json", "sweep.md"]
