@@ -7,7 +7,7 @@ PORT ?= 5000
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-vllm demo test test-vllm test-fast bench bench-quick clean browser
+.PHONY: install install-vllm demo serve test test-vllm test-fast bench bench-quick clean browser
 
 install: $(STAMP)
 
@@ -45,11 +45,19 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; the browser test will be skipped"; }
 
+SERVE_BEST = $(PY) -m serving model=best host=127.0.0.1 port=$(PORT) paths.artifacts=$(ARTIFACTS)
+
 demo: install
 	$(PY) -m scraping paths.artifacts=$(ARTIFACTS)
 	$(PY) -m training paths.artifacts=$(ARTIFACTS)
 	$(PY) -m eval paths.artifacts=$(ARTIFACTS)
-	$(PY) -m serving model=best host=127.0.0.1 port=$(PORT) paths.artifacts=$(ARTIFACTS)
+	$(SERVE_BEST)
+
+# The game again, on what make demo (or python -m training + python -m eval) left in $(ARTIFACTS): no retraining.
+serve: install
+	@ls $(ARTIFACTS)/reports/*/report.json >/dev/null 2>&1 || { echo "error: ARTIFACTS=$(ARTIFACTS): no trained \
+	and evaluated model there yet: run make demo first (or python -m training, then python -m eval)" >&2; exit 2; }
+	$(SERVE_BEST)
 
 test: install browser
 	$(PY) -m pytest
