@@ -28,6 +28,7 @@ from adventure.paths import artifacts_dir
 from training.arguments import training_arguments
 from training.callbacks import EvalLogCallback, RankReportCallback
 from training.data import data_collator, load_story_dataset, prepare_split
+from training.expected_warnings import quiet_expected_warnings
 from training.model_setup import check_block_size, load_starting_point, model_spec
 from training.publish import collect_metrics, publish
 
@@ -139,6 +140,7 @@ def train(cfg) -> dict | None:
     splits["validation"] = evenly_spaced(splits["validation"], t.max_eval_rows)
     # Checkpoints and the final folder carry the seed's decoding settings, so every stage generates alike.
     model.generation_config = settings.to_generation_config(tokenizer)
+    quiet_expected_warnings(model)  # GPT-2's loss type and tied lm_head: expected, not worth a warning
 
     trainer = Trainer(model=model, args=args, train_dataset=splits["train"], eval_dataset=splits["validation"],
                       data_collator=data_collator(tokenizer, cfg.loss_on), processing_class=tokenizer,
