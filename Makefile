@@ -7,7 +7,7 @@ PORT ?= 5000
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-vllm demo serve test test-vllm test-fast bench bench-quick clean browser
+.PHONY: install install-vllm install-lowest demo serve test test-vllm test-lowest test-fast bench bench-quick clean browser
 
 install: $(STAMP)
 
@@ -39,6 +39,23 @@ $(VLLM_STAMP): pyproject.toml
 	$(VLLM_PY) -c "import torch, transformers, vllm; print('vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
 	touch $(VLLM_STAMP)
 
+# The oldest versions pyproject.toml allows: every dependency pinned to its `>=` bound (.ci/lowest_pins.py), the
+# rest resolved as usual. `make test-lowest` runs the fast tests there, so no lower bound is a guess (CI runs it).
+LOWEST_VENV := .venv-lowest
+LOWEST_PY := $(LOWEST_VENV)/bin/python
+LOWEST_STAMP := $(LOWEST_VENV)/.installed
+
+install-lowest: $(LOWEST_STAMP)
+
+$(LOWEST_STAMP): pyproject.toml .ci/lowest_pins.py
+	test -x $(LOWEST_PY) || $(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_PY) -m pip install --upgrade pip
+	$(LOWEST_PY) .ci/lowest_pins.py > $(LOWEST_VENV)/lowest.txt
+	$(LOWEST_PY) -m pip install torch==2.13.0
+	$(LOWEST_PY) -m pip install -e '.[dev]' -c $(LOWEST_VENV)/lowest.txt
+	$(LOWEST_PY) -m pip check
+	touch $(LOWEST_STAMP)
+
 # Debian's Chromium drives the play-page test; installed once, skipped when already there.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the play-page test (once)"; \
@@ -65,6 +82,9 @@ test: install browser
 # The tests marked vllm (engine=vllm in process, engine=openai against a real `vllm serve`), in .venv-vllm.
 test-vllm: install-vllm
 	$(VLLM_PY) -m pytest -m vllm -p no:cacheprovider
+
+test-lowest: install-lowest browser
+	$(LOWEST_PY) -m pytest -m "not slow" -p no:cacheprovider
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
