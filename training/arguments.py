@@ -25,6 +25,16 @@ def precision_flags(precision: str) -> dict:
     return {}
 
 
+def checkpointing_flag(arguments_class) -> str:
+    """The TrainingArguments field that turns on gradient (activation) checkpointing: transformers renamed
+    `gradient_checkpointing` to `activation_checkpointing` within 5.x (5.19 has only the old name, 5.25 both, the old
+    one deprecated), and pyproject.toml allows the whole range."""
+    import dataclasses
+
+    names = {field.name for field in dataclasses.fields(arguments_class)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
 def training_arguments(cfg, run_dir: Path, args_class=None, **method_values):
     """TrainingArguments (or `args_class`, e.g. TRL's DPOConfig, with `method_values`) for this run. Creating them
     sets up torch.distributed under torchrun."""
@@ -57,7 +67,7 @@ def training_arguments(cfg, run_dir: Path, args_class=None, **method_values):
         greater_is_better=False,
         logging_steps=int(t.logging_steps),
         seed=int(t.seed),
-        activation_checkpointing=bool(t.gradient_checkpointing),  # transformers 5's name for it
+        **{checkpointing_flag(args_class or TrainingArguments): bool(t.gradient_checkpointing)},
         dataloader_num_workers=int(t.dataloader_num_workers),
         include_num_input_tokens_seen="non_padding",
         report_to=report_to(str(cfg.tracking), run_dir),

@@ -23,6 +23,7 @@ from adventure.paths import artifacts_dir
 from training.arguments import training_arguments
 from training.callbacks import EvalLogCallback, RankReportCallback
 from training.data import data_collator, load_story_dataset, prepare_split
+from training.expected_warnings import quiet_expected_warnings
 from training.model_setup import check_block_size, load_starting_point, model_spec
 from training.lora import ADAPTER_METHODS, add_adapters, check_method, parameter_counts, save_merged
 from training.publish import collect_metrics, publish
@@ -85,6 +86,7 @@ def train(cfg) -> dict | None:
     splits["validation"] = evenly_spaced(splits["validation"], t.max_eval_rows)
     # Checkpoints and the final folder carry the seed's decoding settings, so every stage generates alike.
     model.generation_config = settings.to_generation_config(tokenizer)
+    quiet_expected_warnings(model)  # GPT-2's loss type and tied lm_head: expected, not worth a warning
     if adapters:
         model = add_adapters(model, cfg)
     trainable, total = parameter_counts(model)

@@ -68,8 +68,18 @@ def test_a_streamed_turn(server):
 def test_a_turn_arriving_mid_generation_finishes_before_the_long_one(server):
     """A 480-token raw completion (gamio's own /v1/completions) runs; a game turn sent while it runs is done
     long before it: it joined the running generation instead of waiting behind it. The long one is greedy: the
-    untrained model then repeats a token and never ends early with EOS (sampled, it may)."""
+    untrained model then repeats a token and never ends early with EOS (sampled, it may).
+
+    The comparison is in engine steps, not in seconds: the turn needs about ten (a one-word world's prefill and 8
+    tokens, greedy: no empty reply is drawn again), the long one 480. Its game is made and set up before the long
+    one starts, so nothing but the turn itself runs after it (a new game and a sampled turn with its redraws took,
+    on a quiet machine, as long as the 480 steps: the test failed on one fresh clone of five)."""
     url, service = server
+    player = Player(url)
+    player.new_game(world="Лес.")
+    greedy = requests.patch(f"{url}api/games/{player.game_id}", json={"preset": "greedy"}, timeout=30,
+                            headers={"Authorization": f"Bearer {player.token}"})
+    assert greedy.status_code == 200, greedy.text
     ended = {}
 
     def long_completion():
@@ -84,8 +94,6 @@ def test_a_turn_arriving_mid_generation_finishes_before_the_long_one(server):
     while not service.worker.stats()["batches_running"]:
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    player = Player(url)
-    player.new_game()
     assert player.play("жду")["status"] == "done"
     ended["turn"] = time.monotonic()
     runner.join(300)

