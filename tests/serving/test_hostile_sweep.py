@@ -33,8 +33,8 @@ BAD_QUERY = ["²", "٣", "٣٣", str(2**63), str(10**30), "-1", "nan", "inf", "-
 WRONG_TYPES = {"list": [1], "object": {"x": 1}, "number": 1.5, "null": None, "bool": True, "string": "x",
                "nan": float("nan"), "2^63": 2**63, "10^30": 10**30, "negative": -1}
 OVER_LONG = "ж" * 20000  # over every field's limit, under the 64 KiB body limit
-TOKENS = {"none": None, "wrong": "Bearer wrong", "scheme": "Basic abc", "blank": "Bearer ", "long": "Bearer " + "x" * 8000,
-          "other game": "other"}
+TOKENS = {"none": None, "wrong": "Bearer wrong", "scheme": "Basic abc", "blank": "Bearer ",
+          "long": "Bearer " + "x" * 8000, "other game": "other"}
 
 
 @dataclass
@@ -98,7 +98,8 @@ class World:
         job = client.post(f"/api/games/{self.played}/turns", json={"action": "иду"}, headers=self.played_auth)
         assert wait_done(client, job.get_json()["job_id"])["status"] == "done"
         self.job = job.get_json()["job_id"]
-        steering = {"memory": "м", "authors_note": "н", "world_info": [{"keys": ["к"], "text": "т"}], "stop": ["с"]}
+        steering = {"memory": "м", "authors_note": "н", "world_info": [{"keys": ["к"], "text": "т"}],
+                    "stop": ["с"]}  # so that the import's body has every steering field to spoil
         assert client.patch(f"/api/games/{self.played}", json=steering, headers=self.played_auth).status_code == 200
         self.exported = client.get(f"/api/games/{self.played}/export", headers=self.played_auth).get_json()
         self.preset = service.default_preset
@@ -124,7 +125,8 @@ class World:
         """Every row of every table (but the rate-limit counters), the game's view and its export."""
         conn = self.service.store.database.conn
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        rows = {t: sorted(repr(tuple(row)) for row in conn.execute(f"SELECT * FROM {t}")) for t in tables if t != "rate_limits"}
+        rows = {t: sorted(repr(tuple(row)) for row in conn.execute(f"SELECT * FROM {t}"))
+                for t in tables if t != "rate_limits"}
         views = [self.client.get(f"/api/games/{self.game}{tail}", headers=self.auth).get_data()
                  for tail in ("", "/export")]
         return rows, views
