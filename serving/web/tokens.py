@@ -21,8 +21,11 @@ def turn_tokens(game_id: str, index: int):
     for key in ("variant", "top"):
         raw = request.args.get(key)
         if raw is not None:
-            if not raw.lstrip("-").isdigit():
-                raise BadRequest(f"{key!r} must be an integer, not {raw!r}")
+            digits = raw.removeprefix("-")  # ASCII digits only: `²` passes str.isdigit but not int(), and
+            if not (digits.isascii() and digits.isdigit()):  # int() refuses 4300 digits and more
+                raise BadRequest(f"{key!r} must be an integer, not {raw[:40]!r}")
+            if len(digits) > 18:
+                raise BadRequest(f"{key!r} is out of range: {raw[:40]}...")
             args[key] = int(raw)
     variant = int_field(args, "variant", None, 0, 10_000) if "variant" in args else None
     top = int_field(args, "top", 5, 1, 20)
