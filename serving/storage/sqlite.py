@@ -13,6 +13,8 @@ Why each piece exists:
   `storage.checkpoint_interval_s` while writes happen. It uses TRUNCATE (the WAL shrinks to 0 bytes, so the main
   file alone is the whole database) with a busy timeout of 0: it never waits for an outside reader such as a
   running backup; it then copies what it can, like PASSIVE, and the next tick finishes the job.
+- Commits do not wait for the disk (synchronous=NORMAL, see `_open`): a request must not wait for an fsync that
+  a busy engine can hold up for a second; the checkpoints are the points where the writes reach the disk.
 """
 from __future__ import annotations
 
@@ -90,7 +92,13 @@ class SQLiteDatabase(Database):
             if problem:
                 raise sqlite3.DatabaseError(f"integrity check failed: {problem}")
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # a 202 means the job survives a power cut too
+            # NORMAL, not FULL: a commit (a turn's 202, the worker's claim and result) never waits for a flush
+            # to the disk; the checkpoints (queue idle, and every storage.checkpoint_interval_s) flush. With FULL
+            # every commit waited for its fsync, and while engine=vllm keeps both cores busy the kernel finished
+            # that fsync only when the generation ended (issue 25: a turn's POST took 0.7-1.2 s, 1 ms after the
+            # long completion it should have joined). A process crash loses nothing either way (WAL); a power cut
+            # loses at most the turns since the last checkpoint, the bound a copy of gamio.sqlite already has.
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(TABLES.format(**SQLITE_TYPES))
             for table, column, declaration in ADDED_COLUMNS + ADDED_COLUMNS_2:  # databases written by an older version

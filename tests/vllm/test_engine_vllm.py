@@ -130,8 +130,10 @@ def test_scoring_matches_the_reference_engine(server, tiny_untrained_dir):
 
 
 def test_the_beam_preset_is_refused_in_one_line(tmp_path, tiny_untrained_dir):
-    done = subprocess.run([sys.executable, "-m", "serving", "engine=vllm", f"model={tiny_untrained_dir}",
-                           f"paths.artifacts={tmp_path}"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    # generation=gamio (the seed's beam sampling) named: the default serving preset is gamio_sample, which vLLM runs
+    done = subprocess.run([sys.executable, "-m", "serving", "engine=vllm", "generation=gamio",
+                           f"model={tiny_untrained_dir}", f"paths.artifacts={tmp_path}"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines() == [
         "error: engine=vllm cannot run generation.num_beams=2 (beam sampling); use generation=gamio_sample, the "
