@@ -6,7 +6,6 @@ ids, in the set's order), with the same draws, so a comparison is paired.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -38,12 +37,11 @@ def likelihood_scored(items: Sequence[ScoredItem]) -> Scored:
         out = {"bits_per_char": ratio([i.bits for i in chosen], [i.chars for i in chosen]),
                "perplexity": mapped(ratio([i.nll_nats for i in chosen], [i.tokens for i in chosen]), _exp),
                "nll_bits": lambda drawn, bits=np.asarray([i.bits for i in chosen]): drawn @ bits}
-        if any(i.other_nll_nats is not None for i in chosen):
-            scored = [i for i in chosen if i.other_nll_nats is not None]
-            mask = np.asarray([i.other_nll_nats is not None for i in chosen], dtype=np.float64)
-            gain = [(i.other_bits - i.bits) if i.other_nll_nats is not None else 0.0 for i in chosen]
-            out["action_following"] = ratio(gain, mask * np.asarray([i.chars for i in chosen])) if scored else None
-        return {k: v for k, v in out.items() if v is not None}
+        if any(i.other_nll_nats is not None for i in chosen):  # items without another action count for neither
+            swapped = [i.other_nll_nats is not None for i in chosen]
+            out["action_following"] = ratio([(i.other_bits - i.bits) if s else 0.0 for i, s in zip(chosen, swapped)],
+                                            [i.chars if s else 0 for i, s in zip(chosen, swapped)])
+        return out
 
     return Scored(tuple(i.sample_id for i in items), tuple(i.story_id for i in items), stats)
 
@@ -106,7 +104,3 @@ def few_stories_warnings(sets: dict) -> list[str]:
                             f"{'turns of one story' if len(stories) == 1 else 'these stories'} and say little "
                             f"about new stories; use a dataset with more stories per split for a decision")
     return warnings
-
-
-def finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
